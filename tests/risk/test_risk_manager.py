@@ -526,3 +526,25 @@ def assert_within_limits(config: RiskConfig, holdings: dict[str, float]) -> None
     assert gross / EQUITY <= config.max_gross_leverage + tolerance
     if config.max_open_positions is not None:
         assert sum(1 for q in holdings.values() if q != 0) <= config.max_open_positions
+
+
+def test_mark_halts_on_drawdown_like_update_and_stamps_the_event_from_the_clock():
+    from datetime import UTC, datetime
+
+    stamp = datetime(2024, 3, 1, tzinfo=UTC)
+    fast = RiskManager(RiskConfig(max_drawdown=0.1, daily_loss_limit=0.5))
+    assert fast.mark(100.0, new_day=True) is TradingState.ACTIVE
+    assert fast.mark(95.0, new_day=True) is TradingState.ACTIVE
+    assert fast.mark(89.0, new_day=True, clock=lambda: stamp) is TradingState.HALTED
+    event = fast.events[-1]
+    assert event.kind == "state_change" and event.rule == "max_drawdown"
+    assert event.timestamp == stamp
+    assert not any(e.kind == "daily_reset" for e in fast.events)
+
+
+def test_mark_lifts_a_daily_loss_halt_on_the_next_day_only():
+    fast = RiskManager(RiskConfig(max_drawdown=0.5, daily_loss_limit=0.02))
+    fast.mark(100.0, new_day=True)
+    assert fast.mark(97.0) is TradingState.HALTED
+    assert fast.mark(97.5) is TradingState.HALTED
+    assert fast.mark(97.5, new_day=True) is TradingState.ACTIVE

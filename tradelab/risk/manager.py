@@ -6,6 +6,7 @@ callers persist :attr:`RiskManager.events` (e.g. to the audit database) themselv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from tradelab.errors import ConfigError
@@ -317,6 +318,35 @@ class RiskManager:
                 reason="new trading day: the daily-loss halt is lifted",
             )
         self._enforce_loss_limits(timestamp)
+
+    def mark(
+        self,
+        equity: float,
+        *,
+        new_day: bool = False,
+        clock: Callable[[], datetime | None] | None = None,
+    ) -> TradingState:
+        """The per-bar fast path of :meth:`start_day` + :meth:`update`, for backtests.
+
+        Same rules and state changes, without building a snapshot and without a ``daily_reset``
+        event per bar (a ten-year daily backtest would record 2,520 of them). ``clock`` is called
+        only when an event is recorded, to stamp it.
+        """
+        self._last_equity = equity
+        if self._peak_equity is None or equity > self._peak_equity:
+            self._peak_equity = equity
+        if new_day or self._day_start_equity is None:
+            self._day_start_equity = equity
+            if self._halt_rule == "daily_loss_limit" and self._drawdown_breach() is None:
+                self._change_state(self._resume_state, clock() if clock else None,
+                                   rule="daily_loss_limit",
+                                   reason="new trading day: the daily-loss halt is lifted")
+        peak, start, config = self._peak_equity, self._day_start_equity, self._config
+        if (peak > 0.0 and (peak - equity) >= config.max_drawdown * peak) or (
+            start > 0.0 and (start - equity) >= config.daily_loss_limit * start
+        ):
+            self._enforce_loss_limits(clock() if clock else None)
+        return self._state
 
     # --- manual state changes ------------------------------------------------------------
 

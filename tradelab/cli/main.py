@@ -1,0 +1,56 @@
+"""``tradelab``: data, backtests, strategies and the demo from the shell."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tradelab.errors import TradelabError
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="tradelab")
+def cli() -> None:
+    """tradelab: optimize Backtrader strategies on Ray, judge them honestly, trade them on IB.
+
+    Data lives under $TRADELAB_HOME (default ./.tradelab); reports go to ./results.
+    """
+
+
+def _register() -> None:
+    from tradelab.cli.backtest_command import backtest, strategies
+    from tradelab.cli.data_commands import data
+    from tradelab.cli.demo_command import demo
+
+    cli.add_command(data)
+    cli.add_command(backtest)
+    cli.add_command(strategies)
+    cli.add_command(demo)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning tradelab errors into one clear line and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="tradelab", standalone_mode=False)
+    except TradelabError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
