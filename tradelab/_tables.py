@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["format_number", "render_table"]
+__all__ = ["format_metric", "format_number", "render_table"]
 
 
 def format_number(value: Any, *, digits: int = 4) -> str:
@@ -26,6 +26,19 @@ def format_number(value: Any, *, digits: int = 4) -> str:
             return f"{value:,.2f}"
         return f"{value:.{digits}g}" if abs(value) < 1e-3 and value else f"{value:.{digits}f}"
     return str(value)
+
+
+def format_metric(value: Any, unit: str) -> str:
+    """A metric value in its unit: fractions as percentages, money with cents, counts whole."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if unit == "fraction":
+        return f"{value:.2%}"
+    if unit == "currency":
+        return f"{value:,.2f}"
+    if unit in {"count", "bars", "days"}:
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    return f"{value:.3f}"
 
 
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,

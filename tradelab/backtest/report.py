@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tradelab._tables import format_number, render_table
+from tradelab._tables import format_metric, format_number, render_table
 from tradelab.backtest.result import BacktestResult
 from tradelab.metrics import METRICS
 
@@ -46,12 +46,14 @@ def render_report(result: BacktestResult, *, metrics: tuple[str, ...] | None = N
         info = METRICS.get(name)
         value = values.get(name, math.nan)
         note = undefined.get(name, "")
-        rows.append([name, info.title if info else name, _fmt(value), note])
+        shown = format_metric(value, info.unit) if info else _fmt(value)
+        rows.append([name, info.title if info else name, shown, note])
     lines.append(render_table(["metric", "title", "value", "note"], rows, align="llrl"))
     if result.metrics.regimes:
         lines.append("")
-        regime_rows = [[label, _fmt(stats.get("fraction")), _fmt(stats.get("return")),
-                        _fmt(stats.get("sharpe"))]
+        regime_rows = [[label, format_metric(stats.get("fraction"), "fraction"),
+                        format_metric(stats.get("return"), "fraction"),
+                        format_metric(stats.get("sharpe"), "ratio")]
                        for label, stats in result.metrics.regimes.items()]
         lines.append(render_table(["regime", "fraction", "return", "sharpe"], regime_rows,
                                   align="lrrr", title="Regimes (from the benchmark)"))

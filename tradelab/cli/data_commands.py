@@ -47,7 +47,8 @@ def generate(symbols: tuple[str, ...], start: str, end: str, seed: int, bar_size
             entry = store.write(symbol, frame, bar_size=bar_size, source="synthetic",
                                 quality_score=quality.score)
             rows.append(_entry_row(entry))
-    click.echo(render_table(_ENTRY_HEADERS, rows, title="Stored (synthetic data):"))
+    click.echo(render_table(_ENTRY_HEADERS, rows, align="llllrlr",
+                            title="Stored (synthetic data):"))
     click.echo(f"store: {store.root}")
 
 
@@ -55,9 +56,10 @@ _ENTRY_HEADERS = ["symbol", "bar", "first", "last", "rows", "source", "quality"]
 
 
 def _entry_row(entry) -> list:
-    return [entry.symbol, entry.bar_size, str(entry.first)[:19], str(entry.last)[:19],
-            int(entry.rows), entry.source,
-            round(float(entry.quality_score), 3) if entry.quality_score is not None else None]
+    width = 10 if entry.bar_size.endswith(("d", "w")) else 16
+    quality = f"{entry.quality_score:.3f}" if entry.quality_score is not None else "n/a"
+    return [entry.symbol, entry.bar_size, str(entry.first)[:width], str(entry.last)[:width],
+            int(entry.rows), entry.source, quality]
 
 
 @data.command(name="import")
@@ -88,11 +90,10 @@ def import_(file: Path, symbol: str, bar_size: str | None, tz: str,
     report = import_bars(file, symbol=symbol, store=_store(), bar_size=bar_size, repair=repair,
                          column_map=mapping or None, tz=tz)
     for change in report.changes:
-        click.echo(f"repaired: row {change.row} ({change.timestamp}): {change.action} "
-                   f"{change.detail}")
+        click.echo(f"repaired ({change.action}): {change.detail}")
     for issue in report.quality.warnings:
         click.echo(f"warning: {issue.message}")
-    click.echo(render_table(_ENTRY_HEADERS, [_entry_row(report.entry)],
+    click.echo(render_table(_ENTRY_HEADERS, [_entry_row(report.entry)], align="llllrlr",
                             title=f"Imported {report.rows} bars from {file}:"))
 
 
@@ -128,6 +129,6 @@ def list_() -> None:
         click.echo(f"the store at {store.root} is empty; try: tradelab data generate "
                    "--symbols AAA BBB --start 2015-01-01 --end 2019-12-31")
         return
-    click.echo(render_table(_ENTRY_HEADERS, [_entry_row(e) for e in entries]))
+    click.echo(render_table(_ENTRY_HEADERS, [_entry_row(e) for e in entries], align="llllrlr"))
     if any(e.source == "synthetic" for e in entries):
         click.echo("(source 'synthetic' = generated demo data, not market history)")

@@ -382,9 +382,9 @@ def import_bars(
             f"refused to import {path.name} as {sym} {size.text}: {len(errors)} problem(s); "
             f"nothing was written. {numbering}\n"
             f"{quality.summary(limit=_ISSUE_LIMIT, errors_only=True)}\n"
-            "Fix the file, or pass repair=True to drop rows with NaN or prices <= 0, sort by "
-            "time, drop duplicate timestamps (keeping the last), widen high/low to cover "
-            "open/close and clip negative volume to 0.",
+            "Fix the file, or import with --repair (repair=True in Python) to drop rows with "
+            "NaN or prices <= 0, sort by time, drop duplicate timestamps (keeping the last), "
+            "widen high/low to cover open/close and clip negative volume to 0.",
             errors,
         )
     if repair:
