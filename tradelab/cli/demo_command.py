@@ -8,7 +8,7 @@ import click
 
 from tradelab._tables import render_table
 
-__all__ = ["DEMO_SYMBOLS", "demo"]
+__all__ = ["DEMO_SYMBOLS", "baseline_table", "demo", "ensure_demo_data"]
 
 DEMO_SYMBOLS = ("AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG", "HHH")
 DEMO_START, DEMO_END, DEMO_SEED = "2014-01-01", "2023-12-31", 7
@@ -30,25 +30,14 @@ def ensure_demo_data(store, *, symbols=DEMO_SYMBOLS, start=DEMO_START, end=DEMO_
     return made
 
 
-@click.command()
-@click.option("--symbols", default=",".join(DEMO_SYMBOLS), show_default=True,
-              help="Comma-separated demo symbols.")
-def demo(symbols: str) -> None:
-    """Generate the SYNTHETIC demo universe (8 symbols, 10 years daily) and run every strategy.
+def baseline_table(store, names: tuple[str, ...]) -> list[dict]:
+    """Run every library strategy at its defaults on ``names`` and print a summary table.
 
     Single-symbol strategies run on each symbol; momentum_rotation runs on all of them.
     """
-    from tradelab.backtest import run_backtest, write_json
-    from tradelab.data import ParquetStore
-    from tradelab.paths import results_dir
+    from tradelab.backtest import run_backtest
     from tradelab.strategy import list_strategies
 
-    began = time.perf_counter()
-    store = ParquetStore()
-    names = tuple(s.strip().upper() for s in symbols.split(",") if s.strip())
-    made = ensure_demo_data(store, symbols=names)
-    click.echo(f"demo data: {len(names)} SYNTHETIC symbols {DEMO_START} → {DEMO_END} in "
-               f"{store.root} ({len(made)} generated now)")
     bars = {s: store.read(s, bar_size="1d") for s in names}
     jobs = []
     for name, cls in list_strategies().items():
@@ -56,14 +45,11 @@ def demo(symbols: str) -> None:
             jobs.append((name, cls, names))
         else:
             jobs.extend((name, cls, (s,)) for s in names)
-    results = {}
-    for i, (name, cls, group) in enumerate(jobs, 1):
-        result = run_backtest({s: bars[s] for s in group}, cls)
-        results.setdefault(name, []).append(result)
-        click.echo(f"[{i:>2}/{len(jobs)}] {name:<20} {','.join(group):<32} "
-                   f"sharpe {result.metrics['sharpe']:>6.2f}  "
-                   f"return {result.metrics['total_return']:>7.1%}  "
-                   f"{result.bars_per_second:>8,.0f} bars/s", err=True)
+    results: dict[str, list] = {}
+    with click.progressbar(jobs, label="baseline backtests", show_pos=True,
+                           file=click.get_text_stream("stderr")) as bar:
+        for name, cls, group in bar:
+            results.setdefault(name, []).append(run_backtest({s: bars[s] for s in group}, cls))
     rows, summary = [], []
     for name, runs in results.items():
         sharpes = [r.metrics["sharpe"] for r in runs]
@@ -79,13 +65,33 @@ def demo(symbols: str) -> None:
                     f"({best.metrics['sharpe']:.2f})",
         }
         summary.append(row)
-        rows.append([row["strategy"], row["runs"], round(row["mean_sharpe"], 3),
+        rows.append([row["strategy"], row["runs"], f"{row['mean_sharpe']:.3f}",
                      f"{row['mean_cagr']:.2%}", f"{row['worst_max_drawdown']:.1%}",
                      row["trades"], row["best"]])
     click.echo(render_table(
         ["strategy", "runs", "mean sharpe", "mean CAGR", "worst max DD", "trades",
          "best (sharpe)"], rows, align="lrrrrrl",
-        title="Demo: default parameters, IB fixed costs, SYNTHETIC data"))
+        title="Default parameters, IB fixed costs, SYNTHETIC data"))
+    return summary
+
+
+@click.command()
+@click.option("--symbols", default=",".join(DEMO_SYMBOLS), show_default=True,
+              help="Comma-separated demo symbols.")
+def demo(symbols: str) -> None:
+    """Generate the SYNTHETIC demo universe (8 symbols, 10 years daily) and run every strategy
+    at its defaults (the Ray layer replaces this with the optimization demo when installed)."""
+    from tradelab.backtest import write_json
+    from tradelab.data import ParquetStore
+    from tradelab.paths import results_dir
+
+    began = time.perf_counter()
+    store = ParquetStore()
+    names = tuple(s.strip().upper() for s in symbols.split(",") if s.strip())
+    made = ensure_demo_data(store, symbols=names)
+    click.echo(f"demo data: {len(names)} SYNTHETIC symbols {DEMO_START} → {DEMO_END} in "
+               f"{store.root} ({len(made)} generated now)")
+    summary = baseline_table(store, names)
     out = write_json(results_dir() / "demo" / "summary.json", {"strategies": summary,
                      "symbols": list(names), "data": "synthetic"})
     click.echo(f"summary: {out}   ({time.perf_counter() - began:.1f} s)")

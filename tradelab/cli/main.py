@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -9,6 +10,8 @@ import click
 from tradelab.errors import TradelabError
 
 __all__ = ["cli", "main"]
+
+_PLUGINS = ("cluster.cli",)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -29,6 +32,16 @@ def _register() -> None:
     cli.add_command(backtest)
     cli.add_command(strategies)
     cli.add_command(demo)
+    # Commands that need Ray live in the cluster layer and register themselves when it is
+    # installed (the domain core never imports it statically).
+    for name in _PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue
+            raise
+        module.register(cli)
 
 
 _register()
