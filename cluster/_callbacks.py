@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
 from typing import Any
 
 from ray.tune import Callback
-
-import logging
 
 from cluster._records import trial_number, trial_record
 from cluster._trial import OBJECTIVE
