@@ -192,4 +192,5 @@ def demo(symbols: str, trials: int, strategy: str) -> None:
     result = run_study(config)
     print_study(result)
     out = write_json(results_dir() / "demo" / f"{result.study}.json", result.to_dict())
-    click.echo(f"json: {out}\nviewer: tradelab view   ({time.perf_counter() - began:.0f} s)")
+    click.echo(f"json: {out}\nbrowse the runs: mlflow ui --backend-store-uri "
+               f"{result.tracking_uri} --host 127.0.0.1   ({time.perf_counter() - began:.0f} s)")

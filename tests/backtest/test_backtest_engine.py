@@ -157,3 +157,8 @@ def test_intraday_bars_run_and_report_daily_returns():
     assert len(result.equity_values) == len(bars)
     days = np.unique(bars.index.normalize())
     assert len(result.returns) == len(days)
+
+
+def test_fewer_bars_than_the_warm_up_is_a_clear_error(daily_bars):
+    with pytest.raises(BacktestError, match="could not run on 20 bars.*warm-up"):
+        run_backtest(daily_bars.iloc[:20], "sma_crossover", params={"fast": 10, "slow": 30})

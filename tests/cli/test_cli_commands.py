@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-COMMANDS = [[], ["data"], ["data", "generate"], ["data", "import"], ["data", "check"],
+COMMANDS = [[], ["data"], ["data", "generate"], ["data", "import"], ["data", "check"], ["optimize"],
             ["data", "list"], ["backtest"], ["strategies"], ["demo"]]
 
 
@@ -120,9 +120,14 @@ def test_strategies_lists_the_library(run_cli):
         assert name in out
 
 
-def test_demo_on_two_symbols_runs_every_strategy(run_cli):
-    proc = run_cli("demo", "--symbols", "AAA,BBB")
+@pytest.mark.integration
+def test_demo_on_two_symbols_runs_every_strategy_and_a_study(run_cli):
+    proc = run_cli("demo", "--symbols", "AAA,BBB", "--trials", "4")
     assert "SYNTHETIC" in proc.stdout
-    summary = json.loads((run_cli.results / "demo" / "summary.json").read_text())
-    assert len(summary["strategies"]) == 6
-    assert summary["data"] == "synthetic"
+    for name in ("sma_crossover", "macd_trend", "momentum_rotation"):
+        assert name in proc.stdout
+    assert "Top" in proc.stdout and "MLflow:" in proc.stdout
+    studies = list((run_cli.results / "demo").glob("demo-sma_crossover-*.json"))
+    assert len(studies) == 1
+    data = json.loads(studies[0].read_text())
+    assert data["best_params"] and len(data["trials"]) == 4

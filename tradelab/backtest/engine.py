@@ -99,7 +99,17 @@ def run_backtest(
     cerebro.addstrategy(strategy_cls, **clean_params)
 
     began = time.perf_counter()
-    strat = cerebro.run()[0]
+    try:
+        strat = cerebro.run()[0]
+    except IndexError as exc:
+        # Backtrader's vectorized indicators index past the end when a feed is shorter than
+        # their warm-up period; say so instead of surfacing its array error.
+        shortest = min(len(a["timestamp"]) for a in datasets.values())
+        raise BacktestError(
+            f"strategy '{strategy_name(strategy_cls)}' with {clean_params or 'default params'} "
+            f"could not run on {shortest} bars: its indicators need a longer warm-up than the "
+            f"data has (Backtrader: IndexError: {exc}). Use a longer date range or shorter "
+            "periods.") from exc
     run_time = time.perf_counter() - began
 
     clock = np.asarray(strat.lines.datetime.array[: len(broker.values)], dtype=np.float64)
