@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import queue
 import sys
+import threading
 import time
 from typing import Any
 
 from ray.tune import Callback
 
-from cluster._records import trial_number, trial_record
-from cluster._trial import OBJECTIVE
+from cluster._records import append_journal, trial_number, trial_record
+from cluster._trial import OBJECTIVE, STATE
 
 __all__ = ["ProgressCallback", "TrackingCallback"]
 
@@ -89,23 +92,29 @@ ACTIVE_TRACKERS: dict[str, Any] = {}
 
 
 class TrackingCallback(Callback):
-    """Logs finished trials to MLflow in batches (idempotent: a resumed study adds none twice)."""
+    """Journals each finished trial, and logs trials to MLflow in batches from a background
+    thread, so the Tune controller never waits on the tracking store to start the next trial
+    (idempotent: a resumed study adds none twice)."""
 
-    def __init__(self, *, study: str, metrics: tuple[str, ...], batch: int = 20,
-                 every_s: float = 5.0) -> None:
-        self.study, self.metrics = study, metrics
+    def __init__(self, *, study: str, metrics: tuple[str, ...], journal: str, batch: int = 25,
+                 every_s: float = 10.0) -> None:
+        self.study, self.metrics, self.journal = study, metrics, journal
         self.batch, self.every_s = batch, every_s
+        self._start()
+
+    def _start(self) -> None:
         self._pending: list = []
         self._last = time.monotonic()
+        self._queue: queue.Queue = queue.Queue()
+        self._writer: threading.Thread | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"study": self.study, "metrics": self.metrics, "batch": self.batch,
-                "every_s": self.every_s}
+        return {"study": self.study, "metrics": self.metrics, "journal": self.journal,
+                "batch": self.batch, "every_s": self.every_s}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._pending = []
-        self._last = time.monotonic()
+        self._start()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._add(trial)
@@ -114,27 +123,62 @@ class TrackingCallback(Callback):
         self._add(trial)
 
     def _add(self, trial: Any) -> None:
+        result = trial.last_result or {}
+        if result.get(STATE) and not result.get("resumed_from_journal"):
+            append_journal(self.journal, trial.trial_id, trial.config, result,
+                           number=trial_number(trial.trial_id,
+                                               getattr(trial, "experiment_tag", "")))
         try:
             self._pending.append(trial_record(
-                trial_id=trial.trial_id, config=trial.config, result=trial.last_result or {},
+                trial_id=trial.trial_id, config=trial.config, result=result,
                 tune_error=_tune_error(trial), metrics=self.metrics,
                 label=getattr(trial, "experiment_tag", "")))
-            if len(self._pending) >= self.batch or \
-                    time.monotonic() - self._last >= self.every_s:
-                self.flush()
         except Exception:  # noqa: BLE001 - the study goes on; the end of the run logs again
-            logger.warning("logging trials to MLflow failed; retried at the end",
+            logger.warning("a trial record could not be built; logged at the end",
                            exc_info=True)
+        if len(self._pending) >= self.batch or time.monotonic() - self._last >= self.every_s:
+            self.flush()
 
     def flush(self) -> None:
-        tracker = ACTIVE_TRACKERS.get(self.study)
-        if self._pending and tracker is not None:
-            tracker.log_trials(self._pending)
+        """Hand the pending records to the writer thread."""
+        if self._pending:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write, name="mlflow-writer",
+                                                daemon=True)
+                self._writer.start()
+            self._queue.put(self._pending)
             self._pending = []
         self._last = time.monotonic()
 
+    def _write(self) -> None:
+        try:  # Linux: lowest priority for this thread only, so trials keep the CPUs
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except (AttributeError, OSError):
+            pass
+        while True:
+            batch = self._queue.get()
+            try:
+                if batch is None:
+                    return
+                tracker = ACTIVE_TRACKERS.get(self.study)
+                if tracker is not None:
+                    tracker.log_trials(batch)
+            except Exception:  # noqa: BLE001 - logged again (idempotently) when the study ends
+                logger.warning("logging trials to MLflow failed; retried at the end",
+                               exc_info=True)
+            finally:
+                self._queue.task_done()
+
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self.flush()
+        self.close()
+
+    def close(self) -> None:
+        """Wait until every handed-over batch is written."""
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join()
+            self._writer = None
 
 
 def _tune_error(trial: Any) -> str | None:

@@ -2,13 +2,48 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cluster._trial import PARTIAL, STATE, objective_keys
+from cluster._trial import METRICS_KEY, PARTIAL, STATE, objective_keys
 
-__all__ = ["trial_number", "trial_record"]
+__all__ = ["append_journal", "read_journal", "trial_number", "trial_record"]
+
+_JOURNAL_KEYS = ("state", "objective", "objective_partial", "backtests_done", "trades", "cpu_s",
+                 "duration_s", "reason", "error", "where", "metrics_json")
+
+
+def append_journal(path: str, trial_id: str, config: Mapping[str, Any],
+                   result: Mapping[str, Any], *, number: int = 0) -> None:
+    """Record a finished trial durably (one JSON line, flushed and fsynced) in the driver."""
+    import os
+
+    keep = {k: v for k, v in result.items()
+            if k in _JOURNAL_KEYS or (isinstance(k, str) and k.startswith("objective."))}
+    line = json.dumps({"trial_id": trial_id, "number": number, "params": dict(config),
+                       "result": keep}, default=str)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_journal(path: str) -> list[dict[str, Any]]:
+    """The journal's entries (a torn last line from a killed driver is skipped)."""
+    from pathlib import Path
+
+    entries = []
+    file = Path(path)
+    if not file.is_file():
+        return entries
+    for line in file.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return entries
 
 
 def trial_number(trial_id: str, label: str = "") -> int:
@@ -48,8 +83,11 @@ def trial_record(*, trial_id: str, config: Mapping[str, Any], result: Mapping[st
     keys = objective_keys(metrics)
     values = {m: _finite(result.get(k)) for k, m in zip(keys, metrics, strict=True)}
     value = values[metrics[0]] if state == "COMPLETE" else None
-    means = {k[2:]: v for k, v in result.items()
-             if isinstance(k, str) and k.startswith("m.") and _finite(v) is not None}
+    try:
+        means = {k: float(v) for k, v in json.loads(result.get(METRICS_KEY) or "{}").items()
+                 if _finite(v) is not None}
+    except (TypeError, ValueError):
+        means = {}
     if state != "COMPLETE":
         values = {m: None for m in metrics}
         if _finite(result.get(PARTIAL)) is not None:

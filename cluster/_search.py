@@ -107,7 +107,10 @@ def build_searcher(*, search: str, space: ParameterSpace, defaults: Mapping[str,
         points_to_evaluate=[dict(p) for p in points] or None,
         sampler=sampler,
     )
-    return ConcurrencyLimiter(searcher, max_concurrent=concurrency)
+    # one suggestion ahead per running trial: a trial waits PENDING with its config ready, so a
+    # freed CPU starts it at once instead of waiting for the sampler (constant liar keeps TPE
+    # from suggesting the same point to both)
+    return ConcurrencyLimiter(searcher, max_concurrent=2 * concurrency)
 
 
 class StudyStopper(Stopper):

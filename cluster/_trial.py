@@ -7,12 +7,13 @@ per (symbol, fold) and reports the running objective so ASHA can stop a poor tri
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import time
 import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cluster.data_service import DataHandle, fetch_arrays
@@ -21,6 +22,7 @@ __all__ = ["TrialContext", "aggregate", "fold_windows", "run_trial"]
 
 # result keys
 PARTIAL = "objective_partial"
+METRICS_KEY = "metrics_json"
 OBJECTIVE = "objective"
 STATE = "state"
 
@@ -41,6 +43,8 @@ class TrialContext:
     bar_size: str
     fixed_params: Mapping[str, Any]
     constraints: tuple[str, ...]
+    report_every_backtest: bool = True
+    completed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def backtests(self) -> int:
@@ -72,8 +76,22 @@ def aggregate(values: Sequence[float], how: str) -> float:
     return mean
 
 
-def _sign(mode: str) -> float:
-    return 1.0 if mode == "max" else -1.0
+_STRATEGIES: dict[str, type] = {}
+
+
+def _strategy(ref: str) -> type:
+    """The strategy class, looked up once per worker process (actors are reused across trials;
+    a name lookup scans the strategy package)."""
+    if ref not in _STRATEGIES:
+        from tradelab.strategy import load_strategy
+
+        _STRATEGIES[ref] = load_strategy(ref)
+    return _STRATEGIES[ref]
+
+
+def params_key(params: Mapping[str, Any]) -> str:
+    """A stable key of a parameter set (the journal of finished trials is keyed by it)."""
+    return json.dumps({k: params[k] for k in sorted(params)}, default=str)
 
 
 def run_trial(config: dict[str, Any], context: TrialContext) -> None:
@@ -82,10 +100,16 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
 
     from tradelab.backtest import run_backtest
     from tradelab.errors import ParameterError
-    from tradelab.strategy import ParameterSpace, default_params, load_strategy, validate_params
+    from tradelab.strategy import ParameterSpace, default_params, validate_params
 
     began = time.perf_counter()
-    strategy = load_strategy(context.strategy)
+    finished = context.completed.get(params_key(config))
+    if finished is not None:
+        # finished before the driver died, after the last saved experiment state: report the
+        # journaled result instead of running its backtests again
+        tune.report({**finished, "resumed_from_journal": True})
+        return
+    strategy = _strategy(context.strategy)
     params = {**dict(context.fixed_params), **config}
     constraint_space = ParameterSpace({}, constraints=context.constraints, partial=True)
     broken = constraint_space.failed_constraints({**default_params(strategy), **params})
@@ -141,9 +165,11 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
                 PARTIAL: aggregate(scores[first], context.aggregate),
                 "backtests_done": done, "trades": trades, "cpu_s": cpu,
             }
-            if done < context.backtests:
+            if done < context.backtests and context.report_every_backtest:
                 tune.report(report)
-    means = {f"m.{name}": sums[name] / counts[name] for name in sums}
+    # One string, not 50 numeric keys: Tune keeps min/max/avg/last of every numeric result key
+    # of every trial in its experiment state, which it rewrites on every save.
+    means = {METRICS_KEY: json.dumps({name: sums[name] / counts[name] for name in sums})}
     final: dict[str, Any] = {
         PARTIAL: aggregate(scores[context.metrics[0]], context.aggregate),
         "backtests_done": done, "trades": trades, "cpu_s": cpu,
@@ -156,4 +182,5 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
         final[STATE] = "COMPLETE"
         for key, metric in zip(objective_keys(context.metrics), context.metrics, strict=True):
             final[key] = aggregate(scores[metric], context.aggregate)
+    final["done"] = True  # ends the trial with this result, without another round trip
     tune.report(final)

@@ -305,16 +305,22 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
          verbose: bool, restore: bool) -> StudyResult:
     from ray import tune
 
+    from cluster._records import read_journal
+    from cluster._trial import params_key
     from tradelab.tracking import StudyTracker
 
     config = plan.config
     cpus = float(ray.cluster_resources().get("CPU", 1.0))
     concurrency = config.concurrency or max(1, int(cpus))
+    journal = directory / "completed.jsonl"
+    finished = read_journal(str(journal)) if restore else []
     context = TrialContext(
         strategy=config.strategy, handles=handles, folds=config.folds, metrics=config.metric,
         modes=config.mode, aggregate=config.aggregate, min_trades=config.min_trades,
         costs=config.costs, cash=float(config.cash), bar_size=config.bar_size,
         fixed_params=dict(config.fixed_params), constraints=tuple(plan.space.constraint_texts()),
+        report_every_backtest=_uses_asha(config),
+        completed={params_key(e["params"]): e["result"] for e in finished},
     )
     trainable = tune.with_resources(tune.with_parameters(run_trial, context=context),
                                     {"cpu": 1})
@@ -340,7 +346,7 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
         else:
             tuner, stopper = _new_tuner(plan, study=study, directory=directory,
                                         trainable=trainable, concurrency=concurrency,
-                                        tracker=tracker, verbose=verbose)
+                                        verbose=verbose)
         grid = tuner.fit()
         status = "FINISHED"
     except KeyboardInterrupt:
@@ -359,6 +365,14 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
             trial_id=str(trial_id), config=result.config or {}, result=result.metrics or {},
             tune_error=str(result.error) if result.error else None, metrics=config.metric,
             label=Path(result.path).name))
+    # trials that finished after the last saved experiment state are known only to the journal
+    known = {r.trial_id for r in records}
+    for entry in read_journal(str(journal)):
+        if entry["trial_id"] not in known:
+            known.add(entry["trial_id"])
+            records.append(trial_record(
+                trial_id=entry["trial_id"], config=entry["params"], result=entry["result"],
+                tune_error=None, metrics=config.metric, label=f"{entry.get('number', 0)}_"))
     tracker.log_trials(records)
     sign = 1.0 if config.mode[0] == "max" else -1.0
     complete = [t for t in records if t.state == "COMPLETE" and t.value is not None]
@@ -384,8 +398,16 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
     return result
 
 
+def _uses_asha(config: OptimizeConfig) -> bool:
+    """ASHA (early stopping over a trial's backtests) applies to single-objective, non-grid
+    studies of at least 3 backtests per trial."""
+    backtests = len(config.symbols) * config.folds
+    return bool(config.early_stopping and not config.multi_objective and backtests >= 3
+                and config.search != "grid")
+
+
 def _new_tuner(plan: _Plan, *, study: str, directory: Path, trainable: Any, concurrency: int,
-               tracker: Any, verbose: bool) -> tuple[Any, StudyStopper]:
+               verbose: bool) -> tuple[Any, StudyStopper]:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
@@ -399,13 +421,13 @@ def _new_tuner(plan: _Plan, *, study: str, directory: Path, trainable: Any, conc
         points=config.points_to_evaluate, grid=plan.grid)
     backtests = len(config.symbols) * config.folds
     scheduler = None
-    if config.early_stopping and not config.multi_objective and backtests >= 3 \
-            and config.search != "grid":
+    if _uses_asha(config):
         scheduler = ASHAScheduler(time_attr="backtests_done", metric=PARTIAL,
                                   mode=config.mode[0], max_t=backtests,
                                   grace_period=max(1, backtests // 3), reduction_factor=3)
     stopper = StudyStopper(mode=config.mode[0], target=config.target, patience=config.patience)
-    callbacks = [TrackingCallback(study=study, metrics=config.metric)]
+    callbacks = [TrackingCallback(study=study, metrics=config.metric,
+                                  journal=str(directory / "completed.jsonl"))]
     if verbose:
         callbacks.append(ProgressCallback(total=plan.samples, metric=config.metric[0],
                                           mode=config.mode[0]))
@@ -419,7 +441,7 @@ def _new_tuner(plan: _Plan, *, study: str, directory: Path, trainable: Any, conc
         param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=searcher, scheduler=scheduler, num_samples=plan.samples,
-            max_concurrent_trials=None if plan.grid is not None else concurrency,
+            max_concurrent_trials=None,  # the searcher limits it (ConcurrencyLimiter / grid)
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(

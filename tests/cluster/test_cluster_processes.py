@@ -24,18 +24,19 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _terminated(study: Path) -> list[str]:
-    """``fast-slow`` of the TERMINATED trials in the newest saved experiment state."""
-    states = sorted(study.glob("experiment_state*.json"), key=lambda p: p.stat().st_mtime)
-    if not states:
+def _finished(study: Path) -> list[str]:
+    """``fast-slow`` of the trials the study's journal records as finished."""
+    journal = study / "completed.jsonl"
+    if not journal.is_file():
         return []
-    try:
-        data = json.loads(states[-1].read_text())
-        trials = [json.loads(item[0]) for item in data.get("trial_data", [])]
-    except (json.JSONDecodeError, OSError, IndexError, TypeError):
-        return []
-    return [f"{t['config']['fast']}-{t['config']['slow']}" for t in trials
-            if t.get("status") == "TERMINATED"]
+    finished = []
+    for line in journal.read_text().splitlines():
+        try:
+            params = json.loads(line)["params"]
+        except (json.JSONDecodeError, KeyError):
+            continue  # a line being written
+        finished.append(f"{params['fast']}-{params['slow']}")
+    return finished
 
 
 def test_killed_driver_resumes_without_rerunning_finished_trials(tradelab_home, tmp_path):
@@ -48,7 +49,7 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tradelab_home, 
     folder = tradelab_home / "studies" / study
     deadline = time.monotonic() + 240
     try:
-        while len(finished := _terminated(folder)) < 2:
+        while len(finished := _finished(folder)) < 2:
             assert driver.poll() is None, driver.stdout.read()
             assert time.monotonic() < deadline, "the study never finished 2 trials"
             time.sleep(0.05)
@@ -67,8 +68,8 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tradelab_home, 
         key = marker.name.rsplit("-", 1)[0]
         runs[key] = runs.get(key, 0) + 1
     assert len(runs) == 6
-    # a trial the saved state called finished ran once; one in flight when the driver died may
-    # have finished in its orphaned worker and then run again, as it was never recorded
+    # a trial recorded as finished ran once; one in flight when the driver died may have
+    # finished in its orphaned worker and then run again, as it was never recorded
     assert all(runs[key] == 1 for key in finished), (finished, runs)
 
 
