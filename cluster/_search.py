@@ -88,6 +88,7 @@ def build_searcher(*, search: str, space: ParameterSpace, defaults: Mapping[str,
     """The Tune searcher for ``search``: TPE, NSGA-II, random (Optuna), or an exact grid."""
     import optuna
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     if search == "grid":
         return BasicVariantGenerator(points_to_evaluate=[dict(p) for p in grid or []],
                                      max_concurrent=concurrency, random_state=seed)

@@ -18,6 +18,10 @@ os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 # ...so Tune's ResultGrid finds no per-trial result.json/progress.csv and warns once per trial
 # that it cannot build their metric histories; the last result (all tradelab reads) is intact.
 logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+# tradelab prints its own progress lines and tables; Tune's boxed status output and MLflow's
+# store-migration INFO lines would interleave with them.
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+logging.getLogger("mlflow").setLevel(logging.WARNING)
 os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 # A trial reports its objective only once every backtest has run (ASHA reads the running
 # "objective_partial"); Tune must not demand the objective in every intermediate result.

@@ -23,7 +23,16 @@ def cli() -> None:
     """
 
 
+_registered = False
+
+
 def _register() -> None:
+    """Add the commands (once). Called when the CLI runs, not at import: the Ray layer's
+    commands import this package, so registering them at import time would be circular."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
     from tradelab.cli.backtest_command import backtest, strategies
     from tradelab.cli.data_commands import data
     from tradelab.cli.demo_command import demo
@@ -44,11 +53,9 @@ def _register() -> None:
         module.register(cli)
 
 
-_register()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning tradelab errors into one clear line and exit code 2."""
+    _register()
     try:
         cli.main(args=argv, prog_name="tradelab", standalone_mode=False)
     except TradelabError as exc:
