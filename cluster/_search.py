@@ -15,7 +15,6 @@ from tradelab.strategy import Choice, Constraint, FloatParam, IntParam, Paramete
 
 __all__ = ["DefineByRun", "StudySearch", "StudyStopper", "build_searcher"]
 
-_FAILED_STATES = {"FAILED", "ERROR", "INFEASIBLE"}
 
 
 class StudySearch(OptunaSearch):
@@ -24,9 +23,11 @@ class StudySearch(OptunaSearch):
     A trial reports its objective once, at the end. Stock OptunaSearch reads the objective from
     every intermediate result (a KeyError here) and tells Optuna whatever the last result held —
     the partial mean of an early-stopped trial would be recorded as if complete, and NaN leaves
-    the Optuna trial RUNNING forever. Here: COMPLETE trials tell their objective; FAILED, ERROR
-    and INFEASIBLE trials are Optuna FAIL (so constraint-aware samplers learn from them);
-    early-stopped trials are PRUNED.
+    the Optuna trial RUNNING forever. Here: COMPLETE trials tell their objective; INFEASIBLE
+    (broke a constraint), FAILED (objective undefined) and early-stopped trials are PRUNED, which
+    TPE ranks among the worst, so it learns to avoid those regions (as FAIL, it would ignore them
+    and keep sampling there: half the demo's trials were infeasible); ERROR (a strategy bug)
+    is FAIL.
     """
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
@@ -39,8 +40,7 @@ class StudySearch(OptunaSearch):
         if state == "COMPLETE":
             super().on_trial_complete(trial_id, result, error=False)
         else:
-            super().on_trial_complete(trial_id, None,
-                                      error=error or state in _FAILED_STATES)
+            super().on_trial_complete(trial_id, None, error=error or state == "ERROR")
 
 
 class DefineByRun:

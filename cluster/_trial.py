@@ -45,6 +45,7 @@ class TrialContext:
     constraints: tuple[str, ...]
     report_every_backtest: bool = True
     completed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    memo: Any = None  # a ResultMemo actor: results of this study's finished parameter sets
 
     @property
     def backtests(self) -> int:
@@ -89,6 +90,20 @@ def _strategy(ref: str) -> type:
     return _STRATEGIES[ref]
 
 
+class ResultMemo:
+    """Final results of a study's finished parameter sets, shared by its trials (a Ray actor,
+    created per study by the optimizer)."""
+
+    def __init__(self) -> None:
+        self._results: dict[str, dict[str, Any]] = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self._results.get(key)
+
+    def put(self, key: str, result: dict[str, Any]) -> None:
+        self._results.setdefault(key, dict(result))
+
+
 def params_key(params: Mapping[str, Any]) -> str:
     """A stable key of a parameter set (the journal of finished trials is keyed by it)."""
     return json.dumps({k: params[k] for k in sorted(params)}, default=str)
@@ -103,12 +118,22 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
     from tradelab.strategy import ParameterSpace, default_params, validate_params
 
     began = time.perf_counter()
-    finished = context.completed.get(params_key(config))
+    key = params_key(config)
+    finished = context.completed.get(key)
     if finished is not None:
         # finished before the driver died, after the last saved experiment state: report the
         # journaled result instead of running its backtests again
         tune.report({**finished, "resumed_from_journal": True})
         return
+    if context.memo is not None:
+        import ray
+
+        earlier = ray.get(context.memo.get.remote(key))
+        if earlier is not None:
+            # the sampler suggested a parameter set this study already evaluated (TPE does on
+            # integer spaces); backtests are deterministic, so its result is this one's
+            tune.report({**earlier, "duplicate": True, "done": True})
+            return
     strategy = _strategy(context.strategy)
     params = {**dict(context.fixed_params), **config}
     constraint_space = ParameterSpace({}, constraints=context.constraints, partial=True)
@@ -183,4 +208,6 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
         for key, metric in zip(objective_keys(context.metrics), context.metrics, strict=True):
             final[key] = aggregate(scores[metric], context.aggregate)
     final["done"] = True  # ends the trial with this result, without another round trip
+    if context.memo is not None:
+        context.memo.put.remote(key, final)
     tune.report(final)

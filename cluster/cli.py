@@ -34,9 +34,19 @@ def print_study(result: Any, *, top: int = 10) -> None:
     shown = [m for m in ("sharpe", "cagr", "max_drawdown", "win_rate", "num_trades")
              if m != metric]
     rows = []
-    trials = list(result.pareto) if result.pareto else result.top(top)
+    ranked = list(result.pareto) if result.pareto else result.top(len(result.trials))
+    repeats: dict[str, int] = {}
+    trials = []
+    for trial in ranked:  # a parameter set the sampler suggested again is shown once, ×n
+        key = repr(sorted(trial.params.items()))
+        if key not in repeats:
+            trials.append(trial)
+        repeats[key] = repeats.get(key, 0) + 1
     for rank, trial in enumerate(trials[:top], 1):
         params = ", ".join(f"{k}={_short(v)}" for k, v in sorted(trial.params.items()))
+        times = repeats[repr(sorted(trial.params.items()))]
+        if times > 1:
+            params += f"  (×{times})"
         objective = " / ".join(format_metric(v, METRICS[m].unit if m in METRICS else "ratio")
                                for m, v in trial.values.items()) if result.pareto else \
             format_metric(trial.value, unit)

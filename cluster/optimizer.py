@@ -306,7 +306,7 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
     from ray import tune
 
     from cluster._records import read_journal
-    from cluster._trial import params_key
+    from cluster._trial import ResultMemo, params_key
     from tradelab.tracking import StudyTracker
 
     config = plan.config
@@ -321,6 +321,7 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
         fixed_params=dict(config.fixed_params), constraints=tuple(plan.space.constraint_texts()),
         report_every_backtest=_uses_asha(config),
         completed={params_key(e["params"]): e["result"] for e in finished},
+        memo=ray.remote(num_cpus=0)(ResultMemo).remote() if config.search != "grid" else None,
     )
     trainable = tune.with_resources(tune.with_parameters(run_trial, context=context),
                                     {"cpu": 1})
