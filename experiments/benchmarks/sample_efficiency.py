@@ -79,8 +79,8 @@ def search(table, *, sampler_name: str, seed: int, budget: int, smoke: bool) -> 
         trial = study.ask()
         define(trial)
         point = (trial.params["fast"], trial.params["slow"])
-        if point not in table:  # infeasible: a FAILED trial, it still costs an evaluation
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        if point not in table:  # infeasible: costs an evaluation; PRUNED, as in the optimizer
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             continue
         study.tell(trial, table[point])
         best = max(best, table[point])
