@@ -170,10 +170,7 @@ def _plan(config: OptimizeConfig) -> _Plan:
                                  f"{config.strategy}.{did_you_mean(name, defaults)}")
     searched = {k: v for k, v in space.params.items() if k not in config.fixed_params}
     constraints = list(space.constraint_texts()) + list(config.constraints)
-    try:
-        space = ParameterSpace(searched, constraints=constraints, partial=True)
-    except TradelabError:
-        raise
+    space = ParameterSpace(searched, constraints=constraints, partial=True)
     if not searched:
         raise ConfigError(f"the parameter space of {config.strategy} is empty (every parameter "
                           "fixed, or the strategy declares none): nothing to optimize.")
