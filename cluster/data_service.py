@@ -141,29 +141,19 @@ class MarketDataService:
 
 def _window(stamps: np.ndarray, start: str | None, end: str | None,
             key: tuple[str, str]) -> tuple[int, int]:
+    from tradelab.data import date_bound
     from tradelab.errors import DataNotFoundError
 
-    begin, stop = 0, len(stamps)
-    if start is not None:
-        begin = int(np.searchsorted(stamps, _ns(start), side="left"))
-    if end is not None:
-        stamp = pd.Timestamp(end)
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        if stamp == stamp.normalize():
-            stamp += pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
-        stop = int(np.searchsorted(stamps, stamp.value, side="right"))
+    lo, hi = date_bound(start, is_end=False), date_bound(end, is_end=True)
+    begin = int(np.searchsorted(stamps, lo.value, side="left")) if lo is not None else 0
+    stop = int(np.searchsorted(stamps, hi.value, side="right")) if hi is not None \
+        else len(stamps)
     if stop <= begin:
         first = pd.Timestamp(int(stamps[0]), tz="UTC").date() if len(stamps) else None
         last = pd.Timestamp(int(stamps[-1]), tz="UTC").date() if len(stamps) else None
         raise DataNotFoundError(f"no {key[0]} {key[1]} bars between {start or 'the start'} and "
                                 f"{end or 'the end'}; the data covers {first} to {last}.")
     return begin, stop
-
-
-def _ns(value: str) -> int:
-    stamp = pd.Timestamp(value)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return int(stamp.value)
 
 
 def service_name(root: str | Path) -> str:

@@ -17,7 +17,7 @@ from tradelab.backtest.feed import NumpyFeed, timeframe_for
 from tradelab.backtest.result import BacktestResult
 from tradelab.costs import CostConfig, cost_model
 from tradelab.costs.backtrader import apply_costs
-from tradelab.data import bars_to_arrays
+from tradelab.data import bars_to_arrays, date_bound
 from tradelab.errors import BacktestError, DataError, DataNotFoundError
 from tradelab.metrics import compute_metrics
 from tradelab.risk import RiskConfig, RiskManager
@@ -229,8 +229,8 @@ def _normalize(
                             f"by symbol; got {type(bars).__name__}.")
     if not named:
         raise BacktestError("no bars given: pass at least one symbol's bars.")
-    lo = _to_ns(start, "start")
-    hi = _to_ns(end, "end", end_of_day=True)
+    lo = _to_ns(start, is_end=False)
+    hi = _to_ns(end, is_end=True)
     out: dict[str, dict[str, np.ndarray]] = {}
     for name, item in named.items():
         arrays = bars_to_arrays(item) if isinstance(item, pd.DataFrame) else dict(item)
@@ -252,14 +252,6 @@ def _normalize(
     return out
 
 
-def _to_ns(value: str | pd.Timestamp | None, label: str, *, end_of_day: bool = False) -> int | None:
-    if value is None:
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise BacktestError(f"{label} date {value!r} is not a date (use YYYY-MM-DD).") from None
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    if end_of_day and stamp == stamp.normalize():
-        stamp = stamp + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
-    return int(stamp.value)
+def _to_ns(value: str | pd.Timestamp | None, *, is_end: bool) -> int | None:
+    stamp = date_bound(value, is_end=is_end)
+    return None if stamp is None else int(stamp.value)

@@ -40,7 +40,7 @@ from tradelab.data.quality import (
     check_quality,
     repair,
 )
-from tradelab.data.store import SOURCES, ParquetStore
+from tradelab.data.store import SOURCES, ParquetStore, date_bound
 from tradelab.data.synthetic import (
     REGIMES,
     SyntheticConfig,
@@ -70,6 +70,7 @@ __all__ = [
     "arrays_to_bars",
     "bar_timestamps",
     "bars_to_arrays",
+    "date_bound",
     "check_quality",
     "generate_bars",
     "generate_regimes",

@@ -45,7 +45,7 @@ try:  # POSIX only; elsewhere the in-process lock still applies
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["SOURCES", "CatalogEntry", "ParquetStore", "normalize_symbol"]
+__all__ = ["SOURCES", "CatalogEntry", "ParquetStore", "date_bound", "normalize_symbol"]
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ class ParquetStore:
                 f"cannot read {target} ({exc}). Delete the file and import the data again."
             ) from exc
         stamps = table.column("timestamp").combine_chunks().cast(pa.int64()).to_numpy()
-        lo_bound, hi_bound = _bound(start, is_end=False), _bound(end, is_end=True)
+        lo_bound, hi_bound = date_bound(start, is_end=False), date_bound(end, is_end=True)
         if lo_bound is not None and hi_bound is not None and lo_bound > hi_bound:
             raise ConfigError(f"start {start!r} is after end {end!r}; swap them.")
         lo = 0 if lo_bound is None else int(np.searchsorted(stamps, lo_bound.value, "left"))
@@ -404,8 +404,9 @@ def _to_table(bars: pd.DataFrame, entry: CatalogEntry) -> pa.Table:
     return pa.table(columns).replace_schema_metadata(metadata)
 
 
-def _bound(value: Any, *, is_end: bool) -> pd.Timestamp | None:
-    """A read bound as a UTC Timestamp; a date-only end covers its whole day."""
+def date_bound(value: Any, *, is_end: bool) -> pd.Timestamp | None:
+    """A date-range bound as a UTC Timestamp (None stays None); a date-only end covers its
+    whole day. The one rule for every ``start``/``end`` in tradelab."""
     if value is None:
         return None
     date_only = (isinstance(value, date) and not isinstance(value, datetime)) or (
