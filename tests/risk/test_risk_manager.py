@@ -548,3 +548,63 @@ def test_mark_lifts_a_daily_loss_halt_on_the_next_day_only():
     assert fast.mark(97.0) is TradingState.HALTED
     assert fast.mark(97.5) is TradingState.HALTED
     assert fast.mark(97.5, new_day=True) is TradingState.ACTIVE
+
+
+# --- live-trading limits: order notional, submit rate, restore ---------------------------
+
+
+def test_max_order_value_denies_an_order_worth_more_and_names_the_numbers() -> None:
+    manager = RiskManager(RiskConfig(max_order_value=10_000.0, max_concentration=1.0))
+    portfolio = snapshot()
+    assert approved(manager, buy("AAA", 100, 100.0), portfolio)
+    decision = manager.check(buy("AAA", 101, 100.0), portfolio)
+    assert (decision.approved, decision.rule) == (False, "max_order_value")
+    assert "10,100.00" in decision.reason and "10,000.00" in decision.reason
+
+
+def test_max_order_value_never_blocks_an_order_that_shrinks_a_position() -> None:
+    manager = RiskManager(RiskConfig(max_order_value=1_000.0, max_concentration=1.0))
+    portfolio = snapshot(AAA=(500, 100.0))
+    assert approved(manager, sell("AAA", 500, 100.0), portfolio)
+
+
+def test_max_orders_per_minute_denies_the_order_over_the_limit_until_the_window_passes() -> None:
+    manager = RiskManager(RiskConfig(max_orders_per_minute=3, max_concentration=1.0))
+    portfolio = snapshot()
+    for second in (0.0, 10.0, 20.0):
+        assert manager.check(buy("AAA", 1), portfolio, now=second).approved
+    denied = manager.check(buy("AAA", 1), portfolio, now=30.0)
+    assert (denied.approved, denied.rule) == (False, "max_orders_per_minute")
+    assert manager.check(buy("AAA", 1), portfolio, now=60.5).approved  # the first one aged out
+
+
+def test_denied_orders_do_not_count_toward_the_order_rate() -> None:
+    manager = RiskManager(RiskConfig(max_orders_per_minute=1, max_order_value=50.0))
+    portfolio = snapshot()
+    for second in range(5):
+        assert not manager.check(buy("AAA", 10), portfolio, now=float(second)).approved
+    assert manager.check(buy("AAA", 0.1), portfolio, now=5.0).approved
+
+
+def test_a_halt_survives_state_snapshot_and_restore_into_a_new_manager() -> None:
+    manager = RiskManager(RiskConfig())
+    manager.update(snapshot(equity=100_000.0))
+    manager.halt("operator pressed halt")
+    fresh = RiskManager(RiskConfig())
+    fresh.restore(json.loads(json.dumps(manager.state_snapshot())))
+    assert fresh.state is TradingState.HALTED
+    assert fresh.halt_rule == "manual"
+    assert fresh.peak_equity == 100_000.0
+    assert not fresh.check(buy("AAA", 1), snapshot()).approved
+
+
+def test_restore_from_a_malformed_snapshot_raises_config_error() -> None:
+    with pytest.raises(ConfigError, match="cannot restore the risk manager"):
+        RiskManager().restore({"state": "PANIC"})
+
+
+def test_drain_events_returns_each_event_once() -> None:
+    manager = RiskManager(RiskConfig())
+    manager.check(buy("AAA", 1), snapshot())
+    assert len(manager.drain_events()) == 1
+    assert manager.drain_events() == []

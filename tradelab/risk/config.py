@@ -27,6 +27,11 @@ class RiskConfig:
         max_open_positions: Most symbols held at once, or ``None``.
         daily_loss_limit: Loss from the start-of-day equity that halts trading, in (0, 1].
         max_drawdown: Loss from the peak equity that halts trading until ``resume()``, in (0, 1].
+        max_order_value: Most dollars (quantity x reference price) in one order that opens or
+            grows a position, or ``None``. A fat-finger guard for live trading.
+        max_orders_per_minute: Most approved orders in any 60-second window, or ``None``. A
+            runaway-algorithm guard for live trading (orders that shrink a position are counted
+            but never denied by it).
 
     Example:
         >>> RiskConfig(max_concentration=0.10, max_open_positions=20).max_concentration
@@ -40,6 +45,8 @@ class RiskConfig:
     max_open_positions: int | None = None
     daily_loss_limit: float = 0.02
     max_drawdown: float = 0.20
+    max_order_value: float | None = None
+    max_orders_per_minute: int | None = None
 
     def __post_init__(self) -> None:
         config_number(
@@ -78,6 +85,13 @@ class RiskConfig:
             maximum=1.0,
             hint="Give a fraction of peak equity, e.g. 0.20 for 20%.",
         )
+        config_number(
+            self,
+            "max_order_value",
+            optional=True,
+            hint="Give dollars > 0, e.g. 50000, or None for no limit.",
+        )
+        config_count(self, "max_orders_per_minute", hint="Give e.g. 60, or None for no limit.")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> RiskConfig:

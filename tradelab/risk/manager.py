@@ -6,6 +6,8 @@ callers persist :attr:`RiskManager.events` (e.g. to the audit database) themselv
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
@@ -43,7 +45,9 @@ class RiskManager:
        ``ACTIVE`` and ``REDUCING`` alike: exposure limits never block risk-reducing orders.
     3. ``reducing``: in ``REDUCING`` every other order (open, grow, flip) is denied.
     4. ``equity``: equity <= 0 denies orders that open or grow a position.
-    5. ``max_position_shares``, ``max_position_value``, ``max_concentration`` on the post-trade
+    5. ``max_orders_per_minute`` (approved orders in the last 60 s, by ``check``'s ``now``) and
+       ``max_order_value`` (the order's quantity times its reference price).
+    6. ``max_position_shares``, ``max_position_value``, ``max_concentration`` on the post-trade
        position valued at the order's price, ``max_gross_leverage`` on the post-trade gross
        exposure (other positions at their marks), then ``max_open_positions`` when the order
        opens a new symbol. A flip (long 100, sell 300) is checked as the new short position of 200.
@@ -71,6 +75,7 @@ class RiskManager:
         "_halt_rule",
         "_last_equity",
         "_peak_equity",
+        "_recent",
         "_resume_state",
         "_state",
     )
@@ -100,6 +105,7 @@ class RiskManager:
         self._peak_equity: float | None = None
         self._day_start_equity: float | None = None
         self._last_equity: float | None = None
+        self._recent: deque[float] = deque()  # times of approved orders (rate limit)
 
     # --- read-only views ------------------------------------------------------------------
 
@@ -134,19 +140,71 @@ class RiskManager:
         """Equity at the last :meth:`start_day` (or the first :meth:`update`)."""
         return self._day_start_equity
 
+    def state_snapshot(self) -> dict[str, object]:
+        """What a restarted live trader needs to continue: state, halt reason, equity marks.
+
+        Example:
+            >>> manager = RiskManager()
+            >>> manager.halt("operator")
+            >>> RiskManager().restore(manager.state_snapshot()) or "restored"
+            'restored'
+        """
+        return {
+            "state": self._state.value,
+            "resume_state": self._resume_state.value,
+            "halt_rule": self._halt_rule,
+            "halt_reason": self._halt_reason,
+            "peak_equity": self._peak_equity,
+            "day_start_equity": self._day_start_equity,
+            "last_equity": self._last_equity,
+        }
+
+    def restore(self, snapshot: dict[str, object]) -> None:
+        """Continue from :meth:`state_snapshot` (a HALT survives a restart)."""
+        try:
+            self._state = TradingState(snapshot["state"])
+            self._resume_state = TradingState(snapshot.get("resume_state", "ACTIVE"))
+            self._halt_rule = str(snapshot.get("halt_rule", ""))
+            self._halt_reason = str(snapshot.get("halt_reason", ""))
+            for key in ("peak_equity", "day_start_equity", "last_equity"):
+                value = snapshot.get(key)
+                setattr(self, f"_{key}", None if value is None else float(value))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ConfigError(f"cannot restore the risk manager from {snapshot!r}: {exc}") from exc
+
     # --- order checks ---------------------------------------------------------------------
 
-    def check(self, order: OrderIntent, portfolio: PortfolioSnapshot) -> RiskDecision:
+    def drain_events(self) -> list[RiskEvent]:
+        """Return the events recorded since the last drain and forget them.
+
+        Live trading persists events to the audit log as they happen and drains them, so the
+        in-memory log does not grow for the life of the process; backtests read :attr:`events`.
+        """
+        events, self._events = self._events, []
+        return events
+
+    def check(
+        self, order: OrderIntent, portfolio: PortfolioSnapshot, *, now: float | None = None
+    ) -> RiskDecision:
         """Approve or deny ``order`` given ``portfolio``, and record the decision.
 
         Args:
             order: The order the strategy wants to place.
             portfolio: The account just before the order.
+            now: Seconds on a monotonic clock for ``max_orders_per_minute`` (default
+                ``time.monotonic()``).
 
         Returns:
             The decision; a denial says the rule and the numbers. Never raises for a denial.
         """
-        decision = self._decide(order, portfolio)
+        if self._config.max_orders_per_minute is not None:
+            now = time.monotonic() if now is None else now
+            recent = self._recent
+            while recent and recent[0] <= now - 60.0:
+                recent.popleft()
+        decision = self._decide(order, portfolio, now)
+        if decision.approved and now is not None:
+            self._recent.append(now)
         self._events.append(
             RiskEvent(
                 timestamp=portfolio.timestamp,
@@ -162,7 +220,9 @@ class RiskManager:
         )
         return decision
 
-    def _decide(self, order: OrderIntent, portfolio: PortfolioSnapshot) -> RiskDecision:
+    def _decide(
+        self, order: OrderIntent, portfolio: PortfolioSnapshot, now: float | None
+    ) -> RiskDecision:
         state = self._state
         if state is _HALTED:
             return _deny(
@@ -210,6 +270,22 @@ class RiskManager:
             )
 
         config = self._config
+        limit = config.max_orders_per_minute
+        if limit is not None and len(self._recent) >= limit:
+            return _deny(
+                "max_orders_per_minute",
+                f"{len(self._recent)} orders approved in the last 60 s reached "
+                f"max_orders_per_minute {limit}; {action} is denied",
+            )
+        notional = order.quantity * order.price
+        limit = config.max_order_value
+        if limit is not None and notional > limit:
+            return _deny(
+                "max_order_value",
+                f"{action} is worth {notional:,.2f} at {order.price:,.2f}, above "
+                f"max_order_value {limit:,.2f}",
+            )
+
         shares = abs(after)
         limit = config.max_position_shares
         if limit is not None and shares > limit:
