@@ -10,12 +10,16 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
+    "AuditError",
     "BacktestError",
     "BrokerError",
     "ConfigError",
     "DataError",
     "DataNotFoundError",
     "DataQualityError",
+    "DuplicateOrderError",
+    "OrderError",
+    "OrderNotFoundError",
     "ParameterError",
     "StrategyError",
     "TrackingError",
@@ -86,6 +90,23 @@ class BacktestError(TradelabError):
 
 class BrokerError(TradelabError):
     """Broken broker infrastructure (connection, protocol). Not a risk denial."""
+
+
+class OrderError(BrokerError):
+    """An order request that cannot be placed as given (bad field, unknown or duplicate id)."""
+
+
+class DuplicateOrderError(OrderError):
+    """An order with this client order id exists already; nothing new was sent."""
+
+
+class OrderNotFoundError(OrderError):
+    """No order has this client order id."""
+
+
+class AuditError(TradelabError):
+    """The live-trading audit database cannot be opened or written (the message names its URL,
+    with any password masked, and what to do). Nothing of the record that failed was written."""
 
 
 class TrackingError(TradelabError):
