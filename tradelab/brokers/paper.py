@@ -192,9 +192,10 @@ class PaperBroker(BrokerEvents):
         return consumer
 
     def remove_consumer(self, consumer: StreamConsumer) -> None:
-        """Unregister a lockstep consumer."""
+        """Unregister a lockstep consumer (a step waiting for it goes on at once)."""
         if consumer in self._consumers:
             self._consumers.remove(consumer)
+        consumer._ready.set()
 
     async def _run(self) -> None:
         delay = 1.0 / self.config.speed if self.config.speed else 0.0
@@ -214,7 +215,8 @@ class PaperBroker(BrokerEvents):
             except TimeoutError:
                 _log.warning("paper stream: consumer %s did not keep up within %.0f s; moving on",
                              consumer.name, self.config.lockstep_timeout)
-            consumer._ready.clear()
+            if consumer in self._consumers:
+                consumer._ready.clear()
 
     async def run_steps(self, count: int) -> int:
         """Replay up to ``count`` time steps now (without the background task); returns how many."""
