@@ -152,6 +152,13 @@ class TradingEngine:
         self.broker.remove_listener(self._on_event)
         await self.broker.disconnect()
 
+    def detach(self) -> None:
+        """Stop listening to the broker and stop its stream, without awaiting (shutdown path)."""
+        self.broker.remove_listener(self._on_event)
+        stop = getattr(self.broker, "stop_stream", None)
+        if callable(stop):
+            stop()
+
     async def reconcile(self) -> dict[str, int]:
         """Bring the audit log in line with the broker after a (re)connect or restart.
 
