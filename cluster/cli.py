@@ -22,6 +22,9 @@ def register(group: click.Group) -> None:
     """Add this module's commands to the ``tradelab`` group."""
     group.add_command(optimize)
     group.add_command(demo, name="demo")
+    from cluster.live_cli import live
+
+    group.add_command(live)
 
 
 def print_study(result: Any, *, top: int = 10) -> None:

@@ -67,6 +67,7 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None,
             if host in _LOOPBACK:
                 pin_loopback()
         else:
+            pin_loopback()  # without it the node still registers the machine's outward IP
             options.update(num_cpus=num_cpus, include_dashboard=kwargs.pop(
                 "include_dashboard", None), _node_ip_address="127.0.0.1",
                 dashboard_host="127.0.0.1")

@@ -7,6 +7,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SYMBOLS = ("AAA", "BBB", "CCC")
+# The live trader's API token: in the environment before Ray starts, so replicas inherit it.
+API_TOKEN = "test-token-" + os.urandom(8).hex()
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +39,27 @@ def ray_session(tradelab_home):
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     from cluster import ensure_ray
 
+    previous_token = os.environ.get("TRADELAB_API_TOKEN")
+    os.environ["TRADELAB_API_TOKEN"] = API_TOKEN
     ensure_ray(num_cpus=2, include_dashboard=False)
     yield ray
     ray.shutdown()
+    if previous_token is None:
+        os.environ.pop("TRADELAB_API_TOKEN", None)
+    else:
+        os.environ["TRADELAB_API_TOKEN"] = previous_token
+
+
+@pytest.fixture(scope="session")
+def serve_port(ray_session):
+    """Ray Serve's HTTP proxy on 127.0.0.1 at a free port, for the session."""
+    import socket
+
+    from ray import serve
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    yield port
+    serve.shutdown()

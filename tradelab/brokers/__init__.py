@@ -1,6 +1,6 @@
 """Brokers: the :class:`Broker` protocol, the embedded :class:`PaperBroker`, and ``IBBroker``.
 
-Only :mod:`tradelab.brokers.ib` imports ``ib_async``; ``IBBroker`` and ``IBConfig`` are loaded
+Only :mod:`tradelab.brokers.ib` (and ``ib_history``) import ``ib_async``; ``IBBroker`` is loaded
 from it on first use, so the paper path never needs it.
 
 Example:
@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from tradelab.brokers.base import Broker, BrokerEvents, EventKind, Listener
+from tradelab.brokers.ib_config import IB_PORTS, IBConfig
 from tradelab.brokers.paper import PaperBroker, PaperBrokerConfig, StreamConsumer
 from tradelab.brokers.records import (
     ORDER_TYPES,
@@ -29,6 +30,7 @@ from tradelab.brokers.records import (
 from tradelab.brokers.replay import bars_from_frames, replay_bars, synthetic_bars
 
 __all__ = [
+    "IB_PORTS",
     "ORDER_TYPES",
     "TIMES_IN_FORCE",
     "AccountSnapshot",
@@ -52,7 +54,7 @@ __all__ = [
     "synthetic_bars",
 ]
 
-_LAZY = {"IBBroker", "IBConfig"}
+_LAZY = {"IBBroker"}
 
 
 def __getattr__(name: str) -> Any:

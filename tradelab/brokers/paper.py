@@ -185,6 +185,11 @@ class PaperBroker(BrokerEvents):
         if self._task is None and self.remaining_steps:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="paper-stream")
 
+    def stop_stream(self) -> None:
+        """Stop replaying (the book stays; :meth:`start_stream` does not restart it)."""
+        if self._task is not None:
+            self._task.cancel()
+
     def add_consumer(self, name: str) -> StreamConsumer:
         """Register a lockstep consumer: each time step waits until it has acknowledged the last."""
         consumer = StreamConsumer(name)
