@@ -238,3 +238,29 @@ def test_invalid_order_requests_raise_order_error_naming_the_field(changes, mess
     fields = {"client_order_id": "ok", "symbol": "AAA", "side": "buy", "quantity": 1, **changes}
     with pytest.raises(OrderError, match=message):
         OrderRequest(**fields)
+
+
+def test_slippage_never_moves_a_market_fill_outside_the_bar() -> None:
+    async def scenario():
+        broker = broker_for(stream(FLAT, (100.0, 100.01, 99.0, 100.0, 10_000.0)))
+        await broker.connect()
+        await broker.run_steps(1)
+        await broker.place_order(order("capped"))
+        await broker.run_steps(1)
+        return await broker.fills()
+
+    assert run(scenario())[0].price == 100.01  # 100 * 1.0005 = 100.05 is above the high
+
+
+def test_a_cash_account_rejects_a_buy_it_cannot_pay_for() -> None:
+    async def scenario():
+        broker = broker_for(stream(FLAT, FLAT), cash=5_000.0)
+        await broker.connect()
+        await broker.run_steps(1)
+        await broker.place_order(order("too-big", quantity=100))
+        await broker.run_steps(1)
+        return (await broker.orders())[0], await broker.account()
+
+    rejected, account = run(scenario())
+    assert rejected.status is OrderStatus.REJECTED and "insufficient cash" in rejected.reason
+    assert account.cash == 5_000.0 and not account.positions

@@ -54,6 +54,9 @@ class PaperBrokerConfig:
         autostart: Start the stream on :meth:`PaperBroker.connect`; otherwise on
             :meth:`PaperBroker.start_stream`.
         lockstep_timeout: Seconds the stream waits for a slow consumer before moving on.
+        allow_negative_cash: A margin account: buys may take cash below zero. Off (a cash
+            account, as Backtrader's broker): a buy fill that would leave cash negative is
+            rejected instead.
     """
 
     account_id: str = "PAPER"
@@ -63,6 +66,7 @@ class PaperBrokerConfig:
     speed: float = 1.0
     autostart: bool = True
     lockstep_timeout: float = 30.0
+    allow_negative_cash: bool = False
 
     def __post_init__(self) -> None:
         if not (isinstance(self.cash, int | float) and math.isfinite(self.cash) and self.cash > 0):
@@ -359,8 +363,8 @@ class PaperBroker(BrokerEvents):
         buy = request.side == "buy"
         kind = request.order_type
         if kind == "market":
-            return slipped_price(bar.open, side=request.side, order_type="market",
-                                 config=self._costs)
+            return self._capped(slipped_price(bar.open, side=request.side, order_type="market",
+                                              config=self._costs), bar, buy)
         if kind in ("stop", "stop_limit") and not working.triggered:
             stop = request.stop_price
             if buy and bar.high >= stop:
@@ -370,8 +374,8 @@ class PaperBroker(BrokerEvents):
             else:
                 return None
             if kind == "stop":
-                return slipped_price(trigger, side=request.side, order_type="stop",
-                                     config=self._costs)
+                return self._capped(slipped_price(trigger, side=request.side, order_type="stop",
+                                                  config=self._costs), bar, buy)
             working.triggered = True
             limit = request.limit_price
             if (buy and trigger <= limit) or (not buy and trigger >= limit):
@@ -387,11 +391,22 @@ class PaperBroker(BrokerEvents):
             return bar.open
         return limit if bar.high >= limit else None
 
+    @staticmethod
+    def _capped(price: float, bar: Bar, buy: bool) -> float:
+        """Slippage never moves a fill outside the bar (Backtrader's ``slip_match``)."""
+        return min(price, bar.high) if buy else max(price, bar.low)
+
     def _execute(self, working: _Working, bar: Bar, quantity: float, price: float) -> None:
         order = working.order
         request = order.request
         fee = trade_cost(quantity, price, side=request.side, config=self._costs)
         signed = quantity if request.side == "buy" else -quantity
+        if signed > 0 and not self.config.allow_negative_cash and \
+                self._cash - signed * price - fee < 0:
+            self._finish(request.client_order_id, OrderStatus.REJECTED,
+                         f"insufficient cash: the fill needs {signed * price + fee:,.2f}, cash is "
+                         f"{self._cash:,.2f} (a cash account; allow_negative_cash for margin)")
+            return
         self._cash -= signed * price + fee
         self._commissions += fee
         self._apply_position(request.symbol, signed, price)
