@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -143,6 +144,7 @@ def start(ctx: click.Context, broker: str, name: str, symbols: tuple[str, ...], 
     if detach:
         return
     deadline = None if duration is None else time.monotonic() + duration
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops it as cleanly as Ctrl-C
     try:
         while deadline is None or time.monotonic() < deadline:
             _status_line(ctx)
@@ -153,6 +155,10 @@ def start(ctx: click.Context, broker: str, name: str, symbols: tuple[str, ...], 
     finally:
         serve.delete(name)
         click.echo(f"live trader {name!r} stopped; the audit log keeps every order and fill")
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _status_line(ctx: click.Context) -> None:
