@@ -608,3 +608,11 @@ def test_drain_events_returns_each_event_once() -> None:
     manager.check(buy("AAA", 1), snapshot())
     assert len(manager.drain_events()) == 1
     assert manager.drain_events() == []
+
+
+def test_mark_opens_a_new_day_at_the_previous_close_so_a_daily_bar_loss_halts() -> None:
+    manager = RiskManager(RiskConfig(daily_loss_limit=0.02, max_drawdown=0.5))
+    manager.mark(100_000.0, new_day=True)
+    assert manager.mark(97_500.0, new_day=True) is TradingState.HALTED  # -2.5% close to close
+    assert manager.halt_rule == "daily_loss_limit"
+    assert manager.mark(97_600.0, new_day=True) is TradingState.ACTIVE  # the next day lifts it

@@ -407,12 +407,17 @@ class RiskManager:
         Same rules and state changes, without building a snapshot and without a ``daily_reset``
         event per bar (a ten-year daily backtest would record 2,520 of them). ``clock`` is called
         only when an event is recorded, to stamp it.
+
+        A new day opens at the previous mark (the last close): the first bar of a day counts
+        toward that day's loss — with daily bars, the day's whole move. (Opening it at the
+        first bar's own equity would make the daily-loss limit blind on daily bars.)
         """
+        previous = self._last_equity
         self._last_equity = equity
         if self._peak_equity is None or equity > self._peak_equity:
             self._peak_equity = equity
         if new_day or self._day_start_equity is None:
-            self._day_start_equity = equity
+            self._day_start_equity = equity if previous is None else previous
             if self._halt_rule == "daily_loss_limit" and self._drawdown_breach() is None:
                 self._change_state(self._resume_state, clock() if clock else None,
                                    rule="daily_loss_limit",
