@@ -616,3 +616,21 @@ def test_mark_opens_a_new_day_at_the_previous_close_so_a_daily_bar_loss_halts() 
     assert manager.mark(97_500.0, new_day=True) is TradingState.HALTED  # -2.5% close to close
     assert manager.halt_rule == "daily_loss_limit"
     assert manager.mark(97_600.0, new_day=True) is TradingState.ACTIVE  # the next day lifts it
+
+
+def test_evaluate_is_a_dry_run_that_records_and_counts_nothing() -> None:
+    manager = RiskManager(RiskConfig(max_orders_per_minute=1, max_concentration=1.0))
+    portfolio = snapshot()
+    assert manager.evaluate(buy("AAA", 1), portfolio, now=0.0).approved
+    assert manager.evaluate(buy("AAA", 1), portfolio, now=1.0).approved
+    assert manager.events == ()
+    assert manager.check(buy("AAA", 1), portfolio, now=2.0).approved  # the first real one
+
+
+def test_reconfigure_applies_new_limits_to_the_next_check() -> None:
+    manager = RiskManager(RiskConfig(max_position_shares=100))
+    assert manager.check(buy("AAA", 100, 10.0), snapshot()).approved
+    manager.reconfigure(RiskConfig(max_position_shares=50))
+    assert manager.check(buy("AAA", 100, 10.0), snapshot()).rule == "max_position_shares"
+    with pytest.raises(ConfigError):
+        manager.reconfigure({"max_position_shares": 5})  # type: ignore[arg-type]

@@ -45,6 +45,7 @@ def request_columns(request: OrderRequest) -> dict[str, Any]:
         "limit_price": request.limit_price,
         "stop_price": request.stop_price,
         "time_in_force": request.time_in_force,
+        "extended_hours": bool(request.extended_hours),
     }
 
 
@@ -96,6 +97,7 @@ def order_from_row(row: Mapping[str, Any]) -> BrokerOrder:
         limit_price=row["limit_price"],
         stop_price=row["stop_price"],
         time_in_force=row["time_in_force"],
+        extended_hours=bool(row["extended_hours"]),
     )
     return BrokerOrder(
         request=request,

@@ -57,12 +57,15 @@ risk_decisions = Table(
     Column("limit_price", Double),
     Column("stop_price", Double),
     Column("time_in_force", String(8), nullable=False),
+    Column("extended_hours", Boolean, nullable=False, server_default="0"),
     Column("approved", Boolean, nullable=False),
     Column("rule", Text, nullable=False),
     Column("reason", Text, nullable=False),
     Column("source", Text, nullable=False),
     Column("trading_state", String(16)),
     Column("accepted", Boolean, nullable=False),
+    Column("action", String(8), nullable=False, server_default="submit"),
+    CheckConstraint(_one_of("action", ("submit", "modify")), name="action"),
 )
 
 orders = Table(
@@ -78,6 +81,7 @@ orders = Table(
     Column("limit_price", Double),
     Column("stop_price", Double),
     Column("time_in_force", String(8), nullable=False),
+    Column("extended_hours", Boolean, nullable=False, server_default="0"),
     Column("status", String(20), nullable=False, index=True),
     Column("filled_quantity", Double, nullable=False),
     Column("average_fill_price", Double),
@@ -163,6 +167,9 @@ daily_summaries = Table(
     Column("orders", Integer, nullable=False),
     Column("fills", Integer, nullable=False),
     Column("rejections", Integer, nullable=False),
+    Column("trades", Integer, nullable=False, server_default="0"),
+    Column("wins", Integer, nullable=False, server_default="0"),
+    Column("day_pnl", Double),
     Column("snapshot_at", TIME, nullable=False),
     Column("recorded_at", TIME, nullable=False),
 )
@@ -175,6 +182,29 @@ trader_values = Table(
     Column("updated_at", TIME, nullable=False),
 )
 
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recorded_at", TIME, nullable=False, index=True),
+    Column("level", String(8), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    CheckConstraint(_one_of("level", ("info", "warning", "critical")), name="level"),
+)
+
+limit_changes = Table(
+    "limit_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recorded_at", TIME, nullable=False),
+    Column("operator", Text, nullable=False),
+    Column("before", Text, nullable=False),
+    Column("after", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
 TABLES = (
     risk_decisions,
     orders,
@@ -183,5 +213,7 @@ TABLES = (
     state_changes,
     daily_summaries,
     trader_values,
+    alerts,
+    limit_changes,
 )
 """Every table, in the order :meth:`AuditLog.counts` reports them."""

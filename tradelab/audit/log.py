@@ -17,6 +17,7 @@ from tradelab.audit import _orders
 from tradelab.audit import _rows as rows
 from tradelab.audit import _schema as schema
 from tradelab.audit._engine import WRITE_OPTION, db_reason, insert_new, open_engine, upsert
+from tradelab.audit._operations import OperationsRecords
 from tradelab.audit.config import AuditConfig, mask_url
 from tradelab.brokers.records import AccountSnapshot, BrokerOrder, Fill, OrderStatus, utc_now
 from tradelab.errors import AuditError, OrderError
@@ -35,7 +36,7 @@ _STATE_KINDS = ("state_change", "daily_reset")
 _MAX_KEY = 200
 
 
-class AuditLog:
+class AuditLog(OperationsRecords):
     """The live trader's audit database: written before the API answers, read after a restart.
 
     Every write is one transaction committed before the method returns, so whatever the caller
@@ -293,6 +294,9 @@ class AuditLog:
         orders: int,
         fills: int,
         rejections: int,
+        trades: int = 0,
+        wins: int = 0,
+        day_pnl: float | None = None,
         at: datetime | None = None,
     ) -> None:
         """Store the summary of one trading day; a second call for the same day replaces it.
@@ -304,13 +308,18 @@ class AuditLog:
             orders: Orders accepted that day.
             fills: Executions that day.
             rejections: Orders denied by risk or rejected by the broker that day.
+            trades: Round trips (or partial closes) completed that day.
+            wins: Of those, how many made money.
+            day_pnl: Equity change from the previous close.
             at: When it was recorded (default: now).
         """
-        counts = {"orders": orders, "fills": fills, "rejections": rejections}
+        counts = {"orders": orders, "fills": fills, "rejections": rejections, "trades": trades,
+                  "wins": wins}
         for name, value in counts.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a count >= 0, got {value!r}")
         row = rows.summary_columns(day, account, counts, self._now(at))
+        row["day_pnl"] = None if day_pnl is None else float(day_pnl)
         with self._write("record a daily summary") as connection:
             upsert(connection, schema.daily_summaries, row, ["day"])
 

@@ -167,6 +167,13 @@ class PaperBroker(BrokerEvents):
         return self._stream[self._cursor - 1][0] if self._cursor else None
 
     @property
+    def intraday(self) -> bool:
+        """Whether the stream's bars are shorter than a day (sessions have hours)."""
+        if len(self._stream) < 2:
+            return False
+        return (self._stream[1][0] - self._stream[0][0]).total_seconds() < 86_400
+
+    @property
     def remaining_steps(self) -> int:
         """Time steps not yet replayed."""
         return len(self._stream) - self._cursor

@@ -85,6 +85,8 @@ class OrderRequest:
         stop_price: Required for stop and stop-limit orders, forbidden otherwise.
         time_in_force: ``"DAY"`` (expires at the end of the session it first trades in) or
             ``"GTC"``.
+        extended_hours: May be sent outside the regular session (otherwise the live engine
+            refuses it there).
 
     Raises:
         OrderError: A field is invalid; the message names the field and the value.
@@ -103,8 +105,11 @@ class OrderRequest:
     limit_price: float | None = None
     stop_price: float | None = None
     time_in_force: str = "DAY"
+    extended_hours: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.extended_hours, bool):
+            raise _bad("extended_hours", self.extended_hours, "give true or false")
         if not isinstance(self.client_order_id, str) or not _CLIENT_ID.match(self.client_order_id):
             raise _bad("client_order_id", self.client_order_id,
                        "give 1-64 characters of letters, digits, '.', '_', ':' or '-'")

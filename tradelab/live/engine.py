@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from tradelab.brokers.base import Broker
@@ -27,6 +26,7 @@ from tradelab.brokers.records import (
     OrderStatus,
     utc_now,
 )
+from tradelab.calendar import market_calendar
 from tradelab.errors import (
     BrokerError,
     ConfigError,
@@ -34,11 +34,14 @@ from tradelab.errors import (
     OrderError,
     OrderNotFoundError,
 )
+from tradelab.live.desk import DeskOperations
+from tradelab.live.operations import AlertMonitor
 from tradelab.live.outcome import SubmitOutcome
 from tradelab.risk import (
     OrderIntent,
     PortfolioSnapshot,
     Position,
+    RiskConfig,
     RiskDecision,
     RiskManager,
     TradingState,
@@ -69,10 +72,16 @@ class EngineConfig:
             e.g. 0.5 refuses a limit 50% away (a fat-finger guard; input error, not a risk
             decision). ``None`` disables it.
         kill_wait: Seconds :meth:`TradingEngine.kill` waits for cancels and flattening fills.
+        sessions: ``"enforce"``: orders outside the regular session are denied (rule
+            ``market_closed``) unless they ask for extended hours; ``"off"``; ``"auto"``
+            (default): enforce unless the broker is a daily-bar replay, which has no hours.
+        calendar: The exchange calendar (``exchange_calendars`` code).
     """
 
     price_band: float | None = 0.5
     kill_wait: float = 30.0
+    sessions: Literal["auto", "enforce", "off"] = "auto"
+    calendar: str = "XNYS"
 
     def __post_init__(self) -> None:
         band = self.price_band
@@ -80,9 +89,13 @@ class EngineConfig:
             raise ConfigError(f"EngineConfig.price_band must be > 0 or None, got {band!r}")
         if not (isinstance(self.kill_wait, int | float) and self.kill_wait > 0):
             raise ConfigError(f"EngineConfig.kill_wait must be > 0 s, got {self.kill_wait!r}")
+        if self.sessions not in ("auto", "enforce", "off"):
+            raise ConfigError(f"EngineConfig.sessions must be auto, enforce or off, got "
+                              f"{self.sessions!r}")
+        market_calendar(self.calendar)  # an unknown exchange fails here, with the choices
 
 
-class TradingEngine:
+class TradingEngine(DeskOperations):
     """One broker, one risk manager, one audit log; every order through :meth:`submit`.
 
     Args:
@@ -124,8 +137,10 @@ class TradingEngine:
         self._closing: AccountSnapshot | None = None  # the account at the latest bar
         self._last_step: datetime | None = None
         self._started = False
-        self._day_counts = {"orders": 0, "fills": 0, "rejections": 0}
-        self.on_bar: list[Callable[[Bar], None]] = []
+        self._day_counts = {"orders": 0, "fills": 0, "rejections": 0, "trades": 0, "wins": 0}
+        self._previous_close: float | None = None  # equity at the last session's close
+        self._book: dict[str, list[float]] = {}  # symbol -> [quantity, average cost]
+        self._monitor = AlertMonitor()
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> dict[str, int]:
@@ -133,6 +148,9 @@ class TradingEngine:
         snapshot = self.audit.get_value("risk")
         if snapshot:
             self.risk.restore(snapshot)
+        limits = self.audit.get_value("risk.limits")
+        if limits:  # limits changed at runtime outlive a restart
+            self.risk.reconfigure(RiskConfig.from_mapping(limits))
         restored = {"orders": 0, "fills": 0}
         restore = getattr(self.broker, "restore", None)
         if callable(restore):  # a broker whose book lives in this process (paper)
@@ -143,6 +161,8 @@ class TradingEngine:
         self.broker.add_listener(self._on_event)
         await self.broker.connect()
         await self.reconcile()
+        self._book = {s: [p.quantity, p.average_cost]
+                      for s, p in (await self.broker.positions()).items()}
         self._started = True
         self._gauge_state()
         return restored
@@ -206,10 +226,12 @@ class TradingEngine:
             raise DuplicateOrderError(
                 f"client_order_id {request.client_order_id!r} was used already; nothing was "
                 f"sent. Use a new id for a new order.")
-        if not await self.broker.has_symbol(request.symbol):
-            raise OrderError(f"unknown symbol {request.symbol!r}: the broker cannot trade it")
+        await self._check_request(request, source=source)
         price = self._reference_price(request)
-        if price is None:
+        closed = self._closed_market(request, source)
+        if closed is not None:
+            decision = closed
+        elif price is None:
             decision = RiskDecision(
                 approved=False, rule="no_price",
                 reason=f"no price for {request.symbol} yet: a market order cannot be valued "
@@ -225,19 +247,26 @@ class TradingEngine:
             self.risk.drain_events()  # order checks are logged with the submission below
         if not decision.approved:
             outcome = SubmitOutcome(request=request, decision=decision, order=None, source=source)
-            self.audit.record_submission(outcome)
+            self.audit.record_submission(outcome, state=self.risk.state.value)
             self._day_counts["rejections"] += 1
             self._count("orders_denied", {"rule": decision.rule, "source": _kind(source)})
+            self._alert("warning", "order_denied", request.client_order_id,
+                        f"order {request.client_order_id} ({request.side} "
+                        f"{request.quantity:g} {request.symbol}) denied by {decision.rule}: "
+                        f"{decision.reason}")
             return outcome
         pending = BrokerOrder(request=request, broker_order_id="", status=OrderStatus.PENDING)
         self.audit.record_submission(
-            SubmitOutcome(request=request, decision=decision, order=pending, source=source))
+            SubmitOutcome(request=request, decision=decision, order=pending, source=source),
+            state=self.risk.state.value)
         try:
             order = await self.broker.place_order(request)
         except Exception as exc:
             self.audit.record_order_update(pending.evolve(
                 status=OrderStatus.REJECTED, reason=f"the broker refused the order: {exc}"))
             self._count("orders_failed", {"source": _kind(source)})
+            self._alert("warning", "order_rejected", request.client_order_id,
+                        f"the broker refused order {request.client_order_id}: {exc}")
             if isinstance(exc, BrokerError):
                 raise
             raise BrokerError(f"the broker refused order {request.client_order_id!r}: "
@@ -246,6 +275,25 @@ class TradingEngine:
         self._day_counts["orders"] += 1
         self._count("orders_accepted", {"source": _kind(source)})
         return SubmitOutcome(request=request, decision=decision, order=order, source=source)
+
+    async def _check_request(self, request: OrderRequest, *, source: str) -> None:
+        """Input checks that refuse an order without recording it (an input error)."""
+        if not await self.broker.has_symbol(request.symbol):
+            raise OrderError(f"unknown symbol {request.symbol!r}: the broker cannot trade it")
+
+    def _closed_market(self, request: OrderRequest, source: str) -> RiskDecision | None:
+        """A ``market_closed`` denial outside the session, or ``None``."""
+        if source == "kill" or request.extended_hours or not self._sessions_enforced():
+            return None
+        calendar = market_calendar(self.config.calendar)
+        now = self.clock()
+        if calendar.is_open(now):
+            return None
+        return RiskDecision(
+            approved=False, rule="market_closed",
+            reason=f"{self.config.calendar} is closed at {now:%Y-%m-%d %H:%M} UTC (next open "
+                   f"{calendar.next_open(now):%Y-%m-%d %H:%M} UTC); send it then, or with "
+                   f"extended_hours=true")
 
     async def cancel(self, client_order_id: str) -> BrokerOrder:
         """Cancel an open order (a finished one is returned unchanged).
@@ -304,86 +352,6 @@ class TradingEngine:
         return PortfolioSnapshot(equity=account.equity, cash=account.cash, positions=positions,
                                  timestamp=account.timestamp)
 
-    # ------------------------------------------------------------------ risk controls
-    def halt(self, reason: str) -> dict[str, Any]:
-        """Deny every order until :meth:`resume` (open orders stay; see :meth:`kill`)."""
-        self.risk.halt(reason, timestamp=utc_now())
-        self._persist_risk()
-        return self.risk_view()
-
-    def resume(self, reason: str) -> dict[str, Any]:
-        """Back to ACTIVE (re-basing a loss limit already reached, see RiskManager.resume)."""
-        self.risk.resume(reason, timestamp=utc_now())
-        self._persist_risk()
-        return self.risk_view()
-
-    def reduce(self, reason: str) -> dict[str, Any]:
-        """Only orders that shrink positions from now on."""
-        self.risk.reduce(reason, timestamp=utc_now())
-        self._persist_risk()
-        return self.risk_view()
-
-    async def kill(self, reason: str = "kill switch") -> dict[str, Any]:
-        """The emergency stop: cancel every open order, flatten every position, HALT.
-
-        Runs under the submission lock, so no order slips in between. Flattening orders are
-        market orders sent through the risk manager in ``REDUCING`` (which approves exactly the
-        orders that shrink a position); the manager is ``HALTED`` when this returns. Waits up to
-        ``kill_wait`` seconds for cancels and fills, and reports what is still open.
-        """
-        async with self._lock:
-            now = utc_now()
-            self.risk.halt(f"{reason}: cancelling and flattening", timestamp=now)
-            self._persist_risk()
-            cancelled = []
-            for order in await self.broker.orders(open_only=True):
-                cancelled.append(await self.broker.cancel_order(order.client_order_id))
-            await self._wait(lambda: self._no_open_orders(), self.config.kill_wait / 2)
-            self.risk.reduce(f"{reason}: flattening", timestamp=utc_now())
-            flatten = []
-            stamp = utc_now().strftime("%Y%m%dT%H%M%S%f")
-            for symbol, position in (await self.broker.positions()).items():
-                if not position.quantity:
-                    continue
-                request = OrderRequest(
-                    client_order_id=f"kill-{stamp}-{symbol}", symbol=symbol,
-                    side="sell" if position.quantity > 0 else "buy",
-                    quantity=abs(position.quantity), order_type="market",
-                    time_in_force="GTC")
-                flatten.append(await self._submit(request, source="kill"))
-            self.risk.halt(reason, timestamp=utc_now())
-            self._persist_risk()
-        await self._wait(self._flat, self.config.kill_wait)
-        open_orders = await self.broker.orders(open_only=True)
-        positions = await self.broker.positions()
-        self._count("kills", {})
-        return {
-            "state": self.risk.state.value,
-            "cancelled": [o.client_order_id for o in cancelled],
-            "flatten_orders": [o.to_dict() for o in flatten],
-            "open_orders": [o.client_order_id for o in open_orders],
-            "positions": {s: p.quantity for s, p in positions.items() if p.quantity},
-            "flat": not any(p.quantity for p in positions.values()),
-        }
-
-    async def _no_open_orders(self) -> bool:
-        return not await self.broker.orders(open_only=True)
-
-    async def _flat(self) -> bool:
-        positions = await self.broker.positions()
-        return not any(p.quantity for p in positions.values()) and \
-            not await self.broker.orders(open_only=True)
-
-    @staticmethod
-    async def _wait(condition: Callable[[], Any], timeout: float) -> bool:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            if await condition():
-                return True
-            if asyncio.get_running_loop().time() >= deadline:
-                return False
-            await asyncio.sleep(0.05)
-
     # ------------------------------------------------------------------ events
     def _on_event(self, kind: str, payload: Any) -> None:
         if kind == "order":
@@ -393,18 +361,43 @@ class TradingEngine:
             if self.audit.record_fill(payload):
                 self._day_counts["fills"] += 1
                 self._count("fills", {"symbol": payload.symbol})
+                self._book_fill(payload)
         elif kind == "bar":
             self._on_bar(payload)
         elif kind == "connection":
-            self._gauge("broker_connected", 1.0 if payload.get("connected") else 0.0)
+            connected = bool(payload.get("connected"))
+            self._gauge("broker_connected", 1.0 if connected else 0.0)
+            if self._monitor.update("connection", "broker", active=not connected):
+                self._alert("critical", "disconnected", "broker",
+                            f"broker disconnected: {payload.get('reason', '')}")
+            elif connected and self._started:
+                self._alert("info", "connected", "broker",
+                            f"broker connected: {payload.get('reason', '')}")
             self.audit.record_state_change(
                 state=self.risk.state.value, rule="connection",
                 reason=f"broker {'connected' if payload.get('connected') else 'disconnected'}:"
                        f" {payload.get('reason', '')}", at=utc_now())
 
+    def _book_fill(self, fill: Any) -> None:
+        """Count closed trades (and wins) per day from fills, by average cost."""
+        quantity, cost = self._book.get(fill.symbol, [0.0, 0.0])
+        signed = fill.signed_quantity
+        if quantity and (quantity > 0) != (signed > 0):
+            closed = min(abs(signed), abs(quantity))
+            pnl = closed * (fill.price - cost) * (1 if quantity > 0 else -1) - fill.commission
+            self._day_counts["trades"] += 1
+            self._day_counts["wins"] += int(pnl > 0)
+        after = quantity + signed
+        if after == 0:
+            self._book.pop(fill.symbol, None)
+        elif quantity == 0 or (quantity > 0) == (signed > 0):
+            self._book[fill.symbol] = [after, (quantity * cost + signed * fill.price) / after]
+        elif (after > 0) != (quantity > 0):
+            self._book[fill.symbol] = [after, fill.price]
+        else:
+            self._book[fill.symbol] = [after, cost]
+
     def _on_bar(self, bar: Bar) -> None:
-        for callback in tuple(self.on_bar):
-            callback(bar)
         if bar.timestamp == self._last_step:
             return
         self._last_step = bar.timestamp
@@ -418,7 +411,11 @@ class TradingEngine:
         if self._session is not None and session > self._session and self._closing is not None:
             # The day opens at the previous close: a gap down on this bar is this day's loss.
             closing = self._closing
-            self.audit.record_daily_summary(self._session, closing, **self._day_counts)
+            day_pnl = None if self._previous_close is None else \
+                closing.equity - self._previous_close
+            self.audit.record_daily_summary(self._session, closing, day_pnl=day_pnl,
+                                            **self._day_counts)
+            self._previous_close = closing.equity
             self._day_counts = dict.fromkeys(self._day_counts, 0)
             self.risk.start_day(closing.to_portfolio())
         self._session = session
@@ -430,6 +427,7 @@ class TradingEngine:
             self.audit.record_risk_events(events)
         if self.risk.state is not before or events:
             self._persist_risk()
+        self._check_limit_usage(account)
         self._gauge("equity", account.equity)
         self._gauge("realized_pnl", account.realized_pnl)
 
@@ -457,6 +455,11 @@ class TradingEngine:
             self.audit.record_risk_events(events)
         self.audit.set_value("risk", self.risk.state_snapshot())
         self._gauge_state()
+        halted = self.risk.state is TradingState.HALTED
+        if self._monitor.update("state", "HALTED", active=halted):
+            self._alert("critical", "halted", self.risk.halt_rule,
+                        f"trading HALTED ({self.risk.halt_rule}): "
+                        f"{self.risk.state_snapshot()['halt_reason']}")
 
     def _gauge_state(self) -> None:
         order = (TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED)

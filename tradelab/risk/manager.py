@@ -174,6 +174,27 @@ class RiskManager:
 
     # --- order checks ---------------------------------------------------------------------
 
+    def evaluate(
+        self, order: OrderIntent, portfolio: PortfolioSnapshot, *, now: float | None = None
+    ) -> RiskDecision:
+        """A dry run of :meth:`check`: the same decision, nothing recorded, the order not
+        counted toward ``max_orders_per_minute``."""
+        if self._config.max_orders_per_minute is not None:
+            now = time.monotonic() if now is None else now
+            while self._recent and self._recent[0] <= now - 60.0:
+                self._recent.popleft()
+        return self._decide(order, portfolio, now)
+
+    def reconfigure(self, config: RiskConfig) -> None:
+        """Enforce new limits from now on (loss limits at the next mark or update).
+
+        Raises:
+            ConfigError: ``config`` is not a RiskConfig.
+        """
+        if not isinstance(config, RiskConfig):
+            raise ConfigError(f"RiskManager.reconfigure needs a RiskConfig, got {config!r}")
+        self._config = config
+
     def drain_events(self) -> list[RiskEvent]:
         """Return the events recorded since the last drain and forget them.
 
