@@ -1,7 +1,10 @@
-"""``tradelab data``: generate, import, check and list market data."""
+"""``tradelab data``: generate, import, download, check and list market data."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -132,3 +135,108 @@ def list_() -> None:
     click.echo(render_table(_ENTRY_HEADERS, [_entry_row(e) for e in entries], align="llllrlr"))
     if any(e.source == "synthetic" for e in entries):
         click.echo("(source 'synthetic' = generated demo data, not market history)")
+
+
+# IB's whatToShow values offered by `data download` (tradelab.brokers.ib_history.WHAT_TO_SHOW;
+# not imported here so that the CLI starts without ib_async)
+_WHAT_TO_SHOW = ("TRADES", "ADJUSTED_LAST", "MIDPOINT", "BID", "ASK")
+_DOWNLOAD_HEADERS = ["symbol", "bars added", "first", "last", "source", "status"]
+
+
+@data.command()
+@click.option("--source", type=click.Choice(["ib"]), default="ib", show_default=True,
+              help="Where to download from. Only 'ib' (Interactive Brokers, through IB Gateway "
+                   "or TWS) is supported for now.")
+@click.option("--symbols", cls=MultiValueOption, required=True,
+              help="Symbols to download, e.g. --symbols AAPL MSFT (BRK.B is sent as 'BRK B').")
+@click.option("--start", required=True, help="First date, YYYY-MM-DD.")
+@click.option("--end", default=None, help="Last date, YYYY-MM-DD (default: now).")
+@click.option("--bar-size", default="1d", show_default=True,
+              help="1d, 1h, 30m, 15m, 5m, 1m or 1w (IB '1 day', '1 hour', '5 mins' ...).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="IB Gateway / TWS host.")
+@click.option("--port", type=int, default=4002, show_default=True,
+              help="API port: IB Gateway 4002 paper, 4001 live; TWS 7497 paper, 7496 live.")
+@click.option("--client-id", type=int, default=17, show_default=True,
+              help="API client id; must differ from other clients of the same gateway (the live "
+                   "trader uses 1).")
+@click.option("--what", type=click.Choice(_WHAT_TO_SHOW, case_sensitive=False), default="TRADES",
+              show_default=True,
+              help="IB whatToShow: TRADES, ADJUSTED_LAST (split/dividend adjusted; 1d/1w only), "
+                   "MIDPOINT, BID or ASK (volume 0 for the last three).")
+@click.option("--rth/--no-rth", default=True, show_default=True,
+              help="Regular trading hours only, or all hours.")
+@click.option("--full", is_flag=True,
+              help="Re-download the whole range and replace the stored bars (default: only "
+                   "bars from the last stored one on, merged in).")
+def download(source: str, symbols: tuple[str, ...], start: str, end: str | None, bar_size: str,
+             host: str, port: int, client_id: int, what: str, rth: bool, full: bool) -> None:
+    """Download historical bars from Interactive Brokers into the store.
+
+    Requests are cut into chunks IB accepts and paced to IB's limits (60 per 10 minutes);
+    a progress line per chunk goes to stderr. Stored symbols are updated incrementally. An
+    interrupted download keeps its finished chunks under $TRADELAB_HOME/downloads and the
+    same command continues it; the store is only written when a symbol is complete.
+
+    Example: tradelab data download --source ib --symbols AAPL MSFT --start 2020-01-01
+    --end 2024-12-31 --bar-size 1d --port 4002
+    """
+    from tradelab.brokers.ib_config import IBConfig
+    from tradelab.brokers.ib_history import IBDownloadConfig, download_ib_history
+
+    config = IBConfig(host=host, port=port, client_id=client_id)
+    settings = IBDownloadConfig(bar_size=bar_size, what_to_show=what, use_rth=rth, full=full)
+    store = _store()
+    with _quiet_ib_async():
+        results = download_ib_history(symbols, start=start, end=end, config=config,
+                                      download=settings, store=store, progress=_show_progress)
+    width = 10 if settings.bar_size.endswith(("d", "w")) else 16
+    rows = [[r.symbol, r.bars_added, str(r.first)[:width] if r.first is not None else "-",
+             str(r.last)[:width] if r.last is not None else "-", r.source or "-", str(r.status)]
+            for r in results]
+    hours = "regular hours" if rth else "all hours"
+    click.echo(render_table(_DOWNLOAD_HEADERS, rows, align="lrllll",
+                            title=f"Downloaded from Interactive Brokers ({settings.what_to_show}, "
+                                  f"{hours}, {settings.bar_size}):"))
+    click.echo(f"store: {store.root}")
+    failed = [r for r in results if not r.ok]
+    for result in results:
+        if not result.ok:
+            click.secho(f"{result.symbol}: {result.message}", fg="red", err=True)
+        elif result.message:
+            click.echo(f"{result.symbol}: {result.message}")
+    if failed:
+        names = ", ".join(r.symbol for r in failed)
+        raise click.ClickException(f"{len(failed)} of {len(results)} symbol(s) not downloaded "
+                                   f"({names}); the reasons are above. Finished symbols are "
+                                   "stored; re-run the same command to retry the others.")
+
+
+def _show_progress(progress) -> None:
+    """One line per chunk (or note) on stderr: symbol, chunk k/n, bars so far, ETA."""
+    if progress.note:
+        line = f"{progress.symbol}: {progress.note}"
+    else:
+        eta = "?" if progress.eta is None else _duration(progress.eta)
+        line = (f"{progress.symbol:<8} chunk {progress.chunk}/{progress.chunks}  "
+                f"{progress.bars:,} bars  elapsed {_duration(progress.elapsed)}  ETA {eta}")
+    click.echo(line, err=True)
+
+
+def _duration(seconds: float) -> str:
+    whole = int(round(seconds))
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+@contextlib.contextmanager
+def _quiet_ib_async() -> Iterator[None]:
+    """Keep ib_async's own log lines (e.g. "Error 200, reqId 5 ...") off the terminal while the
+    download reports the same errors in its table; handlers on the logger itself still run."""
+    logger = logging.getLogger("ib_async")
+    handler, propagate = logging.NullHandler(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
