@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning tradelab errors into one clear line and exit code 2."""
     _register()
     try:
-        cli.main(args=argv, prog_name="tradelab", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="tradelab", standalone_mode=False)
     except TradelabError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         return 2
@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    return 0
+    # Without standalone mode click returns ctx.exit(code)'s code instead of raising.
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

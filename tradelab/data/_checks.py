@@ -56,8 +56,18 @@ def fmt_ts(stamp: pd.Timestamp, intraday: bool) -> str:
     return str(stamp) if intraday else stamp.strftime("%Y-%m-%d")
 
 
-def find_gaps(ts: np.ndarray, size: BarSize) -> list[tuple[int, int, str, int]]:
+def find_gaps(
+    ts: np.ndarray, size: BarSize, calendar: str | None = None
+) -> list[tuple[int, int, str, int]]:
     """Gaps in sorted unique int64-ns timestamps.
+
+    Args:
+        ts: Sorted unique int64-ns UTC timestamps.
+        size: The bar size.
+        calendar: An exchange calendar (``"XNYS"``): session days are compared with its
+            sessions (every missing session is a gap, holidays and closures never are) and a
+            missing intraday session counts its own number of bars (fewer on a half day).
+            ``None``: the Monday–Friday rule.
 
     Returns:
         ``(index of the bar after the gap, missing count in the message's unit, message,
@@ -81,6 +91,8 @@ def find_gaps(ts: np.ndarray, size: BarSize) -> list[tuple[int, int, str, int]]:
                     )
                 )
             return gaps
+        if calendar is not None:
+            return _calendar_gaps(days, np.arange(len(days)), size, calendar)
         return _session_gaps(days, np.arange(len(days)), bars_per_day=1)
 
     local = pd.DatetimeIndex(pd.to_datetime(ts, unit="ns", utc=True)).tz_convert(SESSION_TZ)
@@ -101,8 +113,11 @@ def find_gaps(ts: np.ndarray, size: BarSize) -> list[tuple[int, int, str, int]]:
             )
         )
     starts = np.r_[0, np.flatnonzero(~same_day) + 1]
-    bars_per_day = math.ceil(_SESSION_MINUTES / size.minutes)
-    gaps.extend(_session_gaps(local_days[starts], starts, bars_per_day=bars_per_day))
+    if calendar is not None:
+        gaps.extend(_calendar_gaps(local_days[starts], starts, size, calendar))
+    else:
+        bars_per_day = math.ceil(_SESSION_MINUTES / size.minutes)
+        gaps.extend(_session_gaps(local_days[starts], starts, bars_per_day=bars_per_day))
     gaps.sort(key=lambda g: g[0])
     return gaps
 
@@ -122,6 +137,40 @@ def _session_gaps(
             int(missing[i]) * bars_per_day,
         )
         for i in np.flatnonzero(missing > 1)
+    ]
+
+
+def _calendar_gaps(
+    days: np.ndarray, positions: np.ndarray, size: BarSize, calendar: str
+) -> list[tuple[int, int, str, int]]:
+    """Calendar rule: any session of ``calendar`` missing between consecutive session days."""
+    if len(days) < 2:
+        return []
+    from tradelab.calendar import market_calendar
+
+    sessions = market_calendar(calendar).sessions(str(days[0]), str(days[-1]))
+    session_days = np.array([s.day for s in sessions], dtype="datetime64[D]")
+    if size.is_intraday:
+        step = size.timedelta.total_seconds()
+        bars = np.array(
+            [math.ceil((s.close - s.open).total_seconds() / step) for s in sessions],
+            dtype=np.int64,
+        )
+    else:
+        bars = np.ones(len(sessions), dtype=np.int64)
+    cumulative = np.r_[0, np.cumsum(bars)]
+    after_first = np.searchsorted(session_days, days[:-1], side="right")
+    before_next = np.searchsorted(session_days, days[1:], side="left")
+    missing = before_next - after_first
+    return [
+        (
+            int(positions[i + 1]),
+            int(missing[i]),
+            f"gap: {int(missing[i])} {calendar} session(s) missing between {days[i]} and "
+            f"{days[i + 1]}",
+            int(cumulative[before_next[i]] - cumulative[after_first[i]]),
+        )
+        for i in np.flatnonzero(missing > 0)
     ]
 
 

@@ -24,7 +24,13 @@ so a single market holiday (Good Friday, a Monday holiday) is not a gap, while t
 days are (this also flags real two-day closures such as Hurricane Sandy in 2012 — as warnings).
 Weekly bars report any missing week. Intraday bars report any missing bar between two bars of the
 same session day (days taken in ``America/New_York``), plus missing session days by the daily rule;
-bars missing before the first or after the last bar of a day are not counted.
+bars missing before the first or after the last bar of a day are not counted (so a half day's
+early close is never a gap).
+
+**With an exchange calendar** (``check_quality(..., calendar="XNYS")``), daily and intraday
+session days are compared with the exchange's sessions instead: every missing *session* is a gap
+(one missing session too), while holidays and closures such as Hurricane Sandy (two days in 2012)
+never are; a missing intraday session counts its own number of bars (fewer on a half day).
 
 **Score.** ``score = max(0, 1 - sum(weight[kind] * fraction[kind]))`` where ``fraction`` is the
 share of rows affected by that kind (a row with several problems of one kind counts once). For gaps
@@ -213,6 +219,7 @@ def check_quality(
     bar_size: str | BarSize = "1d",
     source_name: str | None = None,
     line_numbers: Sequence[int] | None = None,
+    calendar: str | None = None,
 ) -> QualityReport:
     """Check bars for the problems listed in the module docstring.
 
@@ -224,6 +231,8 @@ def check_quality(
         source_name: The file the bars were read from (e.g. ``"prices.csv"``). When given,
             rows are reported 1-based and messages start with the file name.
         line_numbers: The physical line of each row in that file (importers pass this).
+        calendar: An exchange calendar (``"XNYS"``) for the gap rule (see the module docstring);
+            ``None`` uses the Monday–Friday rule.
 
     Returns:
         The report; ``report.ok`` is False when any error was found.
@@ -345,7 +354,7 @@ def check_quality(
 
     uniq_ts, first_pos = np.unique(ts, return_index=True)
     missing_total = 0
-    for after, count, text, missing_bars in find_gaps(uniq_ts, size):
+    for after, count, text, missing_bars in find_gaps(uniq_ts, size, calendar):
         pos = int(first_pos[after])
         missing_total += missing_bars
         add(IssueKind.GAP, pos, None, count, text)

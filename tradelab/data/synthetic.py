@@ -22,9 +22,15 @@ The model, per bar of length ``dt`` years (1/252 for daily bars, 5/252 weekly, a
 * **Volume.** ``volume_base`` shares per session day, spread over the intraday bars with a
   U-shape, higher in high-volatility regimes and on large moves, lognormal noise; whole numbers
   >= 1 (stored as float64).
-* **Calendar.** Daily bars on Monday–Friday (no holidays), stamped at midnight UTC of the session
-  date; weekly bars on the Mondays in range; intraday bars every ``bar_size`` from 09:30 to
-  16:00 America/New_York (the last bar starts before 16:00) on business days, converted to UTC.
+* **Calendar.** Without an exchange calendar (``calendar=None``, the default): daily bars on
+  Monday–Friday (no holidays), stamped at midnight UTC of the session date; weekly bars on the
+  Mondays in range; intraday bars every ``bar_size`` from 09:30 to 16:00 America/New_York (the
+  last bar starts before 16:00) on business days, converted to UTC. With an exchange calendar
+  (``calendar="XNYS"``, from :mod:`tradelab.calendar`): the exchange's real sessions only — no
+  bars on holidays — daily bars on session dates, weekly bars on the Mondays of weeks that have a
+  session, and intraday bars every ``bar_size`` from each session's open to its close (the last
+  bar starts before the close: 12:55 for 5-minute bars on a 13:00 half day). On a half day the
+  intraday volume U-shape is squeezed into the shorter session, so the day trades fewer shares.
 
 Each symbol draws from its own random stream, seeded by ``(seed, zlib.crc32(SYMBOL))`` — stable
 across processes and Python versions, and case-insensitive in the symbol.
@@ -37,13 +43,16 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from tradelab.data.bars import BAR_COLUMNS, BarSize, parse_bar_size
 from tradelab.errors import ConfigError, UnknownNameError
+
+if TYPE_CHECKING:
+    from tradelab.calendar import Session
 
 __all__ = [
     "REGIMES",
@@ -102,6 +111,10 @@ class SyntheticConfig:
         bear_high_volatility_probability: Chance that a bear draw is high-volatility.
         mean_regime_bars: Mean number of bars between regime draws (>= 1).
         volume_base: Mean shares traded per session day in a calm regime.
+        calendar: An exchange calendar (``"XNYS"``, see :mod:`tradelab.calendar`) whose sessions
+            the bars follow — no holidays, intraday bars from open to close, half days end
+            early — or ``None`` (default) for the plain Monday–Friday 09:30–16:00 New York grid.
+            The same seed gives different bars with and without a calendar.
     """
 
     start: DateLike = "2015-01-01"
@@ -118,6 +131,7 @@ class SyntheticConfig:
     bear_high_volatility_probability: float = 0.5
     mean_regime_bars: float = 63.0
     volume_base: float = 1_000_000.0
+    calendar: str | None = None
 
     def __post_init__(self) -> None:
         start, end = _to_day(self.start, name="start"), _to_day(self.end, name="end")
@@ -157,6 +171,8 @@ class SyntheticConfig:
                 f"mean_regime_bars must be >= 1 (a regime lasts at least one bar); "
                 f"got {self.mean_regime_bars!r}."
             )
+        if self.calendar is not None:
+            object.__setattr__(self, "calendar", _check_calendar(self.calendar))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SyntheticConfig:
@@ -183,17 +199,78 @@ class SyntheticConfig:
         return out
 
 
+def _check_calendar(name: object) -> str:
+    """An exchange calendar name, validated (unknown names get a "did you mean")."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(
+            f"calendar must be an exchange calendar name such as 'XNYS', or None; got {name!r}."
+        )
+    from tradelab.calendar import market_calendar
+
+    return market_calendar(name.strip()).exchange
+
+
+def _sessions(first: pd.Timestamp, last: pd.Timestamp, calendar: str) -> list[Session]:
+    from tradelab.calendar import market_calendar
+
+    return market_calendar(calendar).sessions(first, last)
+
+
+def _session_grid(
+    sessions: list[Session], size: BarSize
+) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+    """Intraday bar starts from each session's open to its close, with each bar's position in its
+    session and its session's bar count."""
+    step = int(size.timedelta.total_seconds()) * 10**9
+    opens = np.array([pd.Timestamp(s.open).value for s in sessions], dtype=np.int64)
+    closes = np.array([pd.Timestamp(s.close).value for s in sessions], dtype=np.int64)
+    counts = np.maximum(-((opens - closes) // step), 0)  # ceil((close - open) / step)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    position = np.arange(int(counts.sum()), dtype=np.int64) - starts
+    stamps = np.repeat(opens, counts) + position * step
+    index = pd.DatetimeIndex(pd.to_datetime(stamps, unit="ns", utc=True), name="timestamp")
+    return index.as_unit("ns"), position, np.repeat(counts, counts)
+
+
+def _calendar_timestamps(
+    first: pd.Timestamp, last: pd.Timestamp, size: BarSize, calendar: str
+) -> pd.DatetimeIndex:
+    sessions = _sessions(first, last, calendar)
+    if size.is_intraday:
+        return _session_grid(sessions, size)[0]
+    days = pd.DatetimeIndex([pd.Timestamp(s.day) for s in sessions])
+    if size.text == "1w":
+        days = (days - pd.to_timedelta(days.dayofweek, unit="D")).unique()
+    return pd.DatetimeIndex(days.tz_localize("UTC").as_unit("ns"), name="timestamp", freq=None)
+
+
 def bar_timestamps(
-    *, start: DateLike, end: DateLike, bar_size: str | BarSize = "1d"
+    *,
+    start: DateLike,
+    end: DateLike,
+    bar_size: str | BarSize = "1d",
+    calendar: str | None = None,
 ) -> pd.DatetimeIndex:
     """The bar timestamps of the synthetic calendar (see the module docstring).
+
+    Args:
+        start: First session date (inclusive).
+        end: Last session date (inclusive).
+        bar_size: The bar size.
+        calendar: An exchange calendar such as ``"XNYS"`` (real sessions, holidays and half
+            days), or ``None`` for the plain Monday–Friday grid.
 
     Example:
         >>> len(bar_timestamps(start="2024-01-01", end="2024-01-05", bar_size="1h"))
         35
+        >>> len(bar_timestamps(start="2024-01-01", end="2024-01-05", bar_size="1h",
+        ...                    calendar="XNYS"))  # New Year's Day is a holiday
+        28
     """
     size = parse_bar_size(bar_size)
     first, last = _to_day(start, name="start"), _to_day(end, name="end")
+    if calendar is not None:
+        return _calendar_timestamps(first, last, size, _check_calendar(calendar))
     if size.text == "1w":
         naive = pd.date_range(first, last, freq="W-MON")
     else:
@@ -265,14 +342,35 @@ def _volume_shape(size: BarSize, n: int) -> tuple[np.ndarray, float]:
     return np.tile(shape, n // slots + 1)[:n], float(slots)
 
 
+def _session_volume_shape(size: BarSize, position: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """The U-shape of :func:`_volume_shape` fitted to each bar's own session length (the same
+    values on a full session, squeezed into a half day)."""
+    slots = len(np.arange(_SESSION_OPEN_MINUTE, _SESSION_CLOSE_MINUTE, int(size.minutes)))
+    x_full = (np.arange(slots) + 0.5) / slots
+    norm = (1.0 + 1.5 * (2.0 * x_full - 1.0) ** 2).mean()
+    x = (position + 0.5) / np.maximum(count, 1)
+    return (1.0 + 1.5 * (2.0 * x - 1.0) ** 2) / norm
+
+
 def _simulate(symbol: str, config: SyntheticConfig) -> tuple[pd.DataFrame, pd.Series]:
     size = parse_bar_size(config.bar_size)
-    index = bar_timestamps(start=config.start, end=config.end, bar_size=size)
+    session_shape: np.ndarray | None = None
+    if config.calendar is not None and size.is_intraday:
+        sessions = _sessions(config.start, config.end, config.calendar)
+        index, position, count = _session_grid(sessions, size)
+        session_shape = _session_volume_shape(size, position, count)
+    else:
+        index = bar_timestamps(
+            start=config.start, end=config.end, bar_size=size, calendar=config.calendar
+        )
     n = len(index)
     if n == 0:
+        what = (
+            f"no {config.calendar} session" if config.calendar is not None else "no business day"
+        )
         raise ConfigError(
             f"no {size.text} bars between {config.start.date()} and {config.end.date()} "
-            "(no business day in range); widen the range."
+            f"({what} in range); widen the range."
         )
     rng = _symbol_rng(symbol, config.seed)
     codes = _regime_path(rng, n, config)
@@ -295,6 +393,8 @@ def _simulate(symbol: str, config: SyntheticConfig) -> tuple[pd.DataFrame, pd.Se
         return np.maximum(np.round(np.exp(log_values), 4), _PRICE_FLOOR)
 
     shape, bars_per_day = _volume_shape(size, n)
+    if session_shape is not None:
+        shape = session_shape
     activity = np.sqrt(sigma / config.low_volatility) * (1.0 + 0.5 * np.abs(shocks[0]))
     noise = np.exp(0.25 * shocks[4] - 0.03125)
     volume = np.maximum(np.rint(config.volume_base / bars_per_day * shape * activity * noise), 1.0)
@@ -323,11 +423,15 @@ def _config(
     end: DateLike,
     bar_size: str | BarSize,
     seed: int,
+    calendar: str | None = None,
 ) -> SyntheticConfig:
     if config is not None and not isinstance(config, SyntheticConfig):
         raise ConfigError(f"config must be a SyntheticConfig; got {type(config).__name__}.")
     base = config or SyntheticConfig()
-    return replace(base, start=start, end=end, bar_size=parse_bar_size(bar_size).text, seed=seed)
+    changes: dict[str, Any] = {"calendar": calendar} if calendar is not None else {}
+    return replace(
+        base, start=start, end=end, bar_size=parse_bar_size(bar_size).text, seed=seed, **changes
+    )
 
 
 def generate_bars(
@@ -338,6 +442,7 @@ def generate_bars(
     bar_size: str | BarSize = "1d",
     seed: int,
     config: SyntheticConfig | None = None,
+    calendar: str | None = None,
 ) -> pd.DataFrame:
     """Generate canonical synthetic bars for one symbol.
 
@@ -349,6 +454,9 @@ def generate_bars(
         seed: Non-negative integer seed.
         config: Model parameters. Its ``start``, ``end``, ``bar_size`` and ``seed`` are replaced
             by the arguments above.
+        calendar: An exchange calendar such as ``"XNYS"``: bars only in its sessions (no
+            holidays; intraday bars from the open to the close, 13:00 on half days). ``None``
+            keeps the config's (by default the plain Monday–Friday grid).
 
     Returns:
         Canonical bars; the same arguments always give an identical frame.
@@ -360,8 +468,11 @@ def generate_bars(
         >>> bars = generate_bars("DEMO", start="2024-01-01", end="2024-12-31", seed=7)
         >>> len(bars), list(bars.columns)
         (262, ['open', 'high', 'low', 'close', 'volume'])
+        >>> len(generate_bars("DEMO", start="2024-01-01", end="2024-12-31", seed=7,
+        ...                   calendar="XNYS"))  # NYSE sessions: holidays left out
+        252
     """
-    cfg = _config(config, start=start, end=end, bar_size=bar_size, seed=seed)
+    cfg = _config(config, start=start, end=end, bar_size=bar_size, seed=seed, calendar=calendar)
     return _simulate(symbol, cfg)[0]
 
 
@@ -373,6 +484,7 @@ def generate_regimes(
     bar_size: str | BarSize = "1d",
     seed: int,
     config: SyntheticConfig | None = None,
+    calendar: str | None = None,
 ) -> pd.Series:
     """The true regime of every bar that :func:`generate_bars` makes for the same arguments.
 
@@ -386,7 +498,7 @@ def generate_regimes(
         >>> set(regimes.unique()) <= set(REGIMES)
         True
     """
-    cfg = _config(config, start=start, end=end, bar_size=bar_size, seed=seed)
+    cfg = _config(config, start=start, end=end, bar_size=bar_size, seed=seed, calendar=calendar)
     return _simulate(symbol, cfg)[1]
 
 
@@ -398,6 +510,7 @@ def generate_universe(
     bar_size: str | BarSize = "1d",
     seed: int,
     config: SyntheticConfig | None = None,
+    calendar: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Generate bars for several symbols (one independent stream each).
 
@@ -408,6 +521,7 @@ def generate_universe(
         bar_size: The bar size.
         seed: Non-negative integer seed shared by all symbols.
         config: Model parameters, as for :func:`generate_bars`.
+        calendar: An exchange calendar, as for :func:`generate_bars`.
 
     Returns:
         ``{symbol: bars}`` in the order given.
@@ -431,5 +545,5 @@ def generate_universe(
                 "Give each symbol once."
             )
         seen[key] = name
-    cfg = _config(config, start=start, end=end, bar_size=bar_size, seed=seed)
+    cfg = _config(config, start=start, end=end, bar_size=bar_size, seed=seed, calendar=calendar)
     return {name: _simulate(name, cfg)[0] for name in names}

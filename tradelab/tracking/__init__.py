@@ -30,6 +30,11 @@ from tradelab.tracking.queries import (
 )
 from tradelab.tracking.records import RESERVED_METRICS, TRIAL_STATES, TrialRecord, best_trials
 from tradelab.tracking.tracker import STUDY_STATUSES, StudyTracker
+from tradelab.tracking.walkforward import (
+    WalkForwardTracker,
+    walkforward_detail,
+    walkforward_runs,
+)
 
 __all__ = [
     "COMPARE_COLUMNS",
@@ -43,10 +48,13 @@ __all__ = [
     "StudyTracker",
     "TrackingConfig",
     "TrialRecord",
+    "WalkForwardTracker",
     "best_trials",
     "compare_strategies",
     "embedded_tracking_uri",
     "export_frame",
     "list_studies",
     "study_trials",
+    "walkforward_detail",
+    "walkforward_runs",
 ]
