@@ -24,6 +24,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ray import serve
 
+from cluster._live_models import (
+    CloseBody,
+    LimitsBody,
+    ModifyBody,
+    OrderBody,
+    ReasonBody,
+    StrategyBody,
+    SymbolBody,
+)
 from tradelab.errors import (
     BrokerError,
     ConfigError,
@@ -32,6 +41,7 @@ from tradelab.errors import (
     OrderNotFoundError,
     TradelabError,
 )
+from tradelab.live.desk import OrderConflictError
 
 __all__ = ["API_TOKEN_ENV", "LiveTrader", "LiveTraderArgs", "build_app"]
 
@@ -85,39 +95,6 @@ class LiveTraderArgs(BaseModel):
         return self.audit_url or f"sqlite:///{home / 'live' / self.name / 'audit.db'}"
 
 
-# ------------------------------------------------------------------ request bodies
-class OrderBody(BaseModel):
-    """``POST /orders``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    client_order_id: str = Field(..., min_length=1, max_length=64)
-    symbol: str = Field(..., min_length=1, max_length=20)
-    side: Literal["buy", "sell"]
-    quantity: float = Field(..., gt=0, le=10_000_000, allow_inf_nan=False)
-    order_type: Literal["market", "limit", "stop", "stop_limit"] = "market"
-    limit_price: float | None = Field(None, gt=0, allow_inf_nan=False)
-    stop_price: float | None = Field(None, gt=0, allow_inf_nan=False)
-    time_in_force: Literal["DAY", "GTC"] = "DAY"
-
-
-class ReasonBody(BaseModel):
-    """``POST /risk/halt``, ``/risk/resume``, ``/kill``."""
-
-    model_config = ConfigDict(extra="forbid")
-    reason: str = Field("operator request", min_length=1, max_length=500)
-
-
-class StrategyBody(BaseModel):
-    """``POST /strategies/{name}/start``."""
-
-    model_config = ConfigDict(extra="forbid")
-    params: dict[str, Any] = Field(default_factory=dict)
-    symbols: list[str] | None = None
-    backfill: int | None = Field(
-        250, ge=0, le=10_000,
-        description="Bars of history the strategy warms up on (no orders during them)")
-
 
 app = FastAPI(
     title="tradelab live trader",
@@ -128,7 +105,7 @@ app = FastAPI(
 
 @app.exception_handler(TradelabError)
 async def _tradelab_error(request: Request, exc: TradelabError) -> JSONResponse:
-    if isinstance(exc, DuplicateOrderError):
+    if isinstance(exc, DuplicateOrderError | OrderConflictError):
         status = 409
     elif isinstance(exc, OrderNotFoundError):
         status = 404
@@ -283,9 +260,18 @@ class LiveTrader:
         return {s: p.to_dict() for s, p in (await self.broker.positions()).items()}
 
     @app.get("/orders")
-    async def orders(self, open_only: bool = False, limit: int = 500) -> list[dict[str, Any]]:
-        """Orders from the audit log (newest last)."""
+    async def orders(self, open_only: bool = False, status: str | None = None,
+                     today: bool = False, limit: int = 500) -> list[dict[str, Any]]:
+        """Orders from the audit log (newest last); ``status=Filled&today=true`` for the
+        orders filled in today's session (the replay's day on the paper stream)."""
         orders = self.audit.orders(open_only=open_only)
+        if status:
+            orders = [o for o in orders if o.status.value.lower() == status.lower()]
+        if today:
+            day = self.engine.clock().date()
+            filled = {f.client_order_id for f in self.audit.fills()
+                      if f.timestamp.date() == day}
+            orders = [o for o in orders if o.client_order_id in filled]
         return [o.to_dict() for o in orders[-max(limit, 1):]]
 
     @app.get("/fills")
@@ -322,6 +308,60 @@ class LiveTrader:
         """Cancel an open order (404 if unknown)."""
         return (await self.engine.cancel(client_order_id)).to_dict()
 
+    @app.put("/orders/{client_order_id}", dependencies=_auth)
+    async def modify_order(self, client_order_id: str, body: ModifyBody) -> JSONResponse:
+        """Change an open order's quantity or prices, risk-checked: 200 with the outcome
+        (``accepted`` false and the denial when the risk manager refuses), 404 unknown id,
+        409 when the order is already finished."""
+        outcome = await self.engine.modify(client_order_id, **body.model_dump(),
+                                           source="api")
+        return JSONResponse(content=outcome.to_dict())
+
+    @app.post("/orders/cancel-all", dependencies=_auth)
+    async def cancel_all(self, body: SymbolBody | None = None) -> list[dict[str, Any]]:
+        """Cancel every open order (of one symbol if given)."""
+        symbol = body.symbol.upper() if body and body.symbol else None
+        return [o.to_dict() for o in await self.engine.cancel_all(symbol)]
+
+    @app.get("/orders/{client_order_id}")
+    async def order_history(self, client_order_id: str) -> dict[str, Any]:
+        """One order with its state changes, fills and risk decisions."""
+        return self.engine.order_history(client_order_id)
+
+    @app.post("/positions/close-all", dependencies=_auth)
+    async def close_all(self) -> list[dict[str, Any]]:
+        """Close every position with market orders (each risk-checked and audited)."""
+        return [o.to_dict() for o in await self.engine.close_all(source="close")]
+
+    @app.post("/positions/{symbol}/close", dependencies=_auth)
+    async def close_position(self, symbol: str, body: CloseBody | None = None) -> JSONResponse:
+        """Close a position, or part of it (404 if none)."""
+        outcome = await self.engine.close_position(
+            symbol.upper(), body.quantity if body else None, source="close")
+        return JSONResponse(status_code=201 if outcome.accepted else 200,
+                            content=outcome.to_dict())
+
+    @app.get("/exposure")
+    async def exposure(self) -> dict[str, Any]:
+        """Gross/net exposure by symbol and in total."""
+        return await self.engine.exposure()
+
+    @app.get("/pnl")
+    async def pnl(self) -> list[dict[str, Any]]:
+        """Daily P&L history (equity, realized, day P&L, trades, win rate) from the audit log."""
+        return self.engine.pnl_history()
+
+    @app.get("/alerts")
+    async def alerts(self, since: int = 0, limit: int = 200) -> list[dict[str, Any]]:
+        """The alert feed: limit usage >= 80%, HALT, disconnects, rejected orders, limit
+        changes. Pass the last id seen as ``since``."""
+        return self.engine.alerts(since, max(1, min(limit, 1000)))
+
+    @app.get("/market/hours")
+    async def market_hours(self) -> dict[str, Any]:
+        """Today's session, whether open now, the next open, and whether hours are enforced."""
+        return self.engine.market_hours()
+
     # -------------------------------------------------------------- risk controls
     @app.post("/risk/halt", dependencies=_auth)
     async def halt(self, body: ReasonBody) -> dict[str, Any]:
@@ -337,6 +377,45 @@ class LiveTrader:
     async def reduce(self, body: ReasonBody) -> dict[str, Any]:
         """Only orders that shrink positions."""
         return self.engine.reduce(body.reason)
+
+    @app.get("/risk/limits")
+    async def get_limits(self) -> dict[str, Any]:
+        """The risk limits in force."""
+        return self.engine.limits()
+
+    @app.put("/risk/limits", dependencies=_auth)
+    async def set_limits(self, body: LimitsBody, request: Request) -> dict[str, Any]:
+        """Change limits at runtime (422 if out of range); audited with who (the
+        ``X-Operator`` header), when, before, after and why."""
+        operator = request.headers.get("x-operator", "api")[:100] or "api"
+        return self.engine.set_limits(body.limits, operator=operator, reason=body.reason)
+
+    @app.post("/risk/validate", dependencies=_auth)
+    async def validate(self, body: OrderBody) -> dict[str, Any]:
+        """A dry run of an order through the risk manager: the decision, nothing recorded."""
+        from tradelab.brokers import OrderRequest
+
+        decision = await self.engine.validate(OrderRequest(**body.model_dump()))
+        return {"approved": decision.approved, "rule": decision.rule,
+                "reason": decision.reason}
+
+    @app.get("/risk/drawdown")
+    async def drawdown(self) -> dict[str, Any]:
+        """Equity against its peak and the day's open, with the limits."""
+        return await self.engine.drawdown()
+
+    @app.get("/risk/stress")
+    async def stress(self, shocks: str | None = None) -> dict[str, Any]:
+        """P&L of the book under -5/-10/-20% shocks per symbol and market-wide, and a
+        volatility shock (``shocks=-0.05,-0.3`` for others)."""
+        values = None
+        if shocks:
+            try:
+                values = [float(x) for x in shocks.split(",")]
+            except ValueError as exc:
+                raise HTTPException(status_code=422, detail=f"shocks must be numbers separated "
+                                    f"by commas, e.g. -0.05,-0.1; got {shocks!r}") from exc
+        return await self.engine.stress(values)
 
     @app.post("/kill", dependencies=_auth)
     async def kill(self, body: ReasonBody | None = None) -> dict[str, Any]:

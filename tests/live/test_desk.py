@@ -83,7 +83,7 @@ def test_close_position_partially_then_close_all_leaves_the_book_flat(tmp_path) 
         await engine.submit(order("long", "AAA", quantity=30))
         await engine.submit(order("short", "BBB", side="sell", quantity=20))
         await broker.run_steps(1)
-        with pytest.raises(OrderError, match="at most the 30"):
+        with pytest.raises(OrderError, match="at most the 30 shares"):
             await engine.close_position("AAA", 31)
         with pytest.raises(OrderNotFoundError, match="no position in 'CCC'"):
             await engine.close_position("CCC")
@@ -234,3 +234,21 @@ def test_the_daily_summary_counts_trades_wins_and_the_day_pnl(tmp_path) -> None:
     trades = sum(d["trades"] for d in days)
     assert trades == 1 and all(d["win_rate"] in (None, 0.0, 1.0) for d in days)
     assert days[1]["day_pnl"] == pytest.approx(days[1]["equity"] - days[0]["equity"])
+
+
+def test_closing_counts_closing_orders_already_open_so_it_never_overshoots(tmp_path) -> None:
+    async def scenario():
+        engine, broker, _ = await started(tmp_path)
+        await engine.submit(order("long", quantity=40))
+        await broker.run_steps(1)
+        await engine.close_position("AAA", 15)  # not filled yet
+        with pytest.raises(OrderError, match="at most the 25 shares"):
+            await engine.close_position("AAA", 30)
+        rest = await engine.close_all()
+        with pytest.raises(OrderConflictError, match="already being closed"):
+            await engine.close_position("AAA")
+        await broker.run_steps(1)
+        return rest, await broker.positions()
+
+    rest, positions = run(scenario())
+    assert [r.request.quantity for r in rest] == [25.0] and positions == {}

@@ -193,11 +193,21 @@ class DeskOperations:
         position = (await self.broker.positions()).get(symbol)
         if position is None or not position.quantity:
             raise OrderNotFoundError(f"no position in {symbol!r} to close")
-        held = abs(position.quantity)
+        closing_side = "sell" if position.quantity > 0 else "buy"
+        closing = [o for o in await self.broker.orders(open_only=True)
+                   if o.symbol == symbol and o.request.side == closing_side]
+        held = abs(position.quantity) - sum(o.remaining for o in closing)
+        if held <= 0:
+            raise OrderConflictError(
+                f"the {abs(position.quantity):g} shares of {symbol} are already being closed by "
+                f"open orders {', '.join(o.client_order_id for o in closing)}; cancel them "
+                f"first to close differently")
         size = held if quantity is None else quantity
         if not 0 < size <= held:
+            pending = f" ({abs(position.quantity) - held:g} already have closing orders)" \
+                if closing else ""
             raise OrderError(f"quantity {size:g} must be > 0 and at most the {held:g} shares "
-                             f"held in {symbol}")
+                             f"of {symbol} left to close{pending}")
         request = OrderRequest(
             client_order_id=f"close-{symbol}-{utc_now().strftime('%Y%m%dT%H%M%S%f')}",
             symbol=symbol, side="sell" if position.quantity > 0 else "buy", quantity=size,
@@ -205,9 +215,15 @@ class DeskOperations:
         return await self.submit(request, source=source)
 
     async def close_all(self: TradingEngine, *, source: str = "api") -> list[SubmitOutcome]:
-        """Close every position with market orders."""
-        return [await self.close_position(symbol, source=source)
-                for symbol, p in sorted((await self.broker.positions()).items()) if p.quantity]
+        """Close every position with market orders (net of closing orders already open)."""
+        outcomes = []
+        for symbol, position in sorted((await self.broker.positions()).items()):
+            if position.quantity:
+                try:
+                    outcomes.append(await self.close_position(symbol, source=source))
+                except OrderConflictError:
+                    continue  # its closing orders are already working
+        return outcomes
 
     async def exposure(self: TradingEngine) -> dict[str, Any]:
         """Gross/net exposure by symbol and in total."""
