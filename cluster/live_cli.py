@@ -32,6 +32,8 @@ def _api(ctx: click.Context, method: str, path: str, body: Any = None) -> Any:
     host, port = ctx.obj["host"], ctx.obj["port"]
     url = f"http://{host}:{port}{path}"
     headers = {"Content-Type": "application/json"}
+    if ctx.obj.get("operator"):
+        headers["X-Operator"] = ctx.obj["operator"]
     if method != "GET":
         token = os.environ.get(TOKEN_ENV, "")
         if not token:
@@ -198,18 +200,38 @@ def status(ctx: click.Context) -> None:
 
 @live.command()
 @click.option("--all", "show_all", is_flag=True, help="Include finished orders.")
+@click.option("--filled-today", is_flag=True, help="Only orders filled in today's session.")
+@click.option("--cancel-all", is_flag=True, help="Cancel every open order (see --symbol).")
+@click.option("--symbol", default=None, help="With --cancel-all: only this symbol's orders.")
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.pass_context
-def orders(ctx: click.Context, show_all: bool, limit: int) -> None:
-    """Open orders (or all with --all)."""
-    rows = _api(ctx, "GET", f"/orders?open_only={'false' if show_all else 'true'}&limit={limit}")
+def orders(ctx: click.Context, show_all: bool, filled_today: bool, cancel_all: bool,
+           symbol: str | None, limit: int) -> None:
+    """Open orders (or all with --all); --cancel-all cancels them."""
+    if cancel_all:
+        body = {"symbol": symbol.upper()} if symbol else None
+        cancelled = _api(ctx, "POST", "/orders/cancel-all", body)
+        click.echo(f"cancelled {len(cancelled)} orders"
+                   + (f": {', '.join(o['client_order_id'] for o in cancelled)}"
+                      if cancelled else ""))
+        return
+    query = f"open_only={'false' if show_all or filled_today else 'true'}&limit={limit}"
+    if filled_today:
+        query += "&status=Filled&today=true"
+    rows = _api(ctx, "GET", f"/orders?{query}")
     click.echo(render_table(
         ("id", "symbol", "side", "qty", "type", "limit", "stop", "tif", "status", "filled",
          "avg price"),
         [(o["client_order_id"], o["symbol"], o["side"], o["quantity"], o["order_type"],
           o["limit_price"], o["stop_price"], o["time_in_force"], o["status"],
           o["filled_quantity"], o["average_fill_price"]) for o in rows],
-        title=f"{len(rows)} {'orders' if show_all else 'open orders'}"))
+        title=f"{len(rows)} {_orders_title(show_all, filled_today)}"))
+
+
+def _orders_title(show_all: bool, filled_today: bool) -> str:
+    if filled_today:
+        return "orders filled today"
+    return "orders" if show_all else "open orders"
 
 
 @live.command()
@@ -280,3 +302,118 @@ def stop(ctx: click.Context, strategy: str | None, name: str, address: str) -> N
     ensure_ray(address)
     serve.delete(name)
     click.echo(f"live trader {name!r} shut down; open orders and positions stay at the broker")
+
+
+@live.command()
+@click.argument("client_order_id")
+@click.option("--qty", "quantity", type=float, default=None, help="New total quantity.")
+@click.option("--limit-price", type=float, default=None)
+@click.option("--stop-price", type=float, default=None)
+@click.pass_context
+def modify(ctx: click.Context, client_order_id: str, quantity: float | None,
+           limit_price: float | None, stop_price: float | None) -> None:
+    """Change an open order's quantity or prices (risk-checked)."""
+    body = {k: v for k, v in (("quantity", quantity), ("limit_price", limit_price),
+                              ("stop_price", stop_price)) if v is not None}
+    if not body:
+        raise click.UsageError("give --qty, --limit-price or --stop-price")
+    result = _api(ctx, "PUT", f"/orders/{client_order_id}", body)
+    verdict = "modified" if result["accepted"] else "refused"
+    click.echo(f"{client_order_id}: {verdict} — {result['risk']['reason']}")
+
+
+@live.command()
+@click.argument("symbol")
+@click.option("--qty", "quantity", type=float, default=None, help="Shares to close (default all).")
+@click.pass_context
+def close(ctx: click.Context, symbol: str, quantity: float | None) -> None:
+    """Close a position (or --qty shares of it) with a market order."""
+    result = _api(ctx, "POST", f"/positions/{symbol.upper()}/close",
+                  {"quantity": quantity} if quantity else None)
+    request = result["request"]
+    state = "sent" if result["accepted"] else f"refused — {result['risk']['reason']}"
+    click.echo(f"{request['side']} {request['quantity']:g} {request['symbol']}: {state}")
+
+
+@live.command(name="close-all")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def close_all(ctx: click.Context, yes: bool) -> None:
+    """Close every position with market orders (trading stays ACTIVE; see also kill)."""
+    if not yes:
+        click.confirm("Close every position?", abort=True)
+    results = _api(ctx, "POST", "/positions/close-all")
+    click.echo(render_table(
+        ("symbol", "side", "qty", "sent", "reason"),
+        [(r["request"]["symbol"], r["request"]["side"], r["request"]["quantity"],
+          r["accepted"], r["risk"]["reason"][:60]) for r in results],
+        title=f"{len(results)} closing orders"))
+
+
+@live.command()
+@click.option("--set", "changes", multiple=True, metavar="KEY=VALUE",
+              help="Change a limit, e.g. --set max_position_shares=500 (none → show).")
+@click.option("--reason", default=None, help="Why (required with --set; audited).")
+@click.option("--operator", default=None, help="Who (default: $USER); audited.")
+@click.pass_context
+def limits(ctx: click.Context, changes: tuple[str, ...], reason: str | None,
+           operator: str | None) -> None:
+    """Show the risk limits, or change them at runtime (audited)."""
+    from tradelab.strategy import parse_param_assignments
+
+    if changes:
+        if not reason:
+            raise click.UsageError("--set needs --reason (it goes to the audit log)")
+        values = {k: (None if str(v).lower() == "none" else v)
+                  for k, v in parse_param_assignments(list(changes)).items()}
+        ctx.obj["operator"] = operator or os.environ.get("USER", "cli")
+        current = _api(ctx, "PUT", "/risk/limits", {"limits": values, "reason": reason})
+    else:
+        current = _api(ctx, "GET", "/risk/limits")
+    click.echo(render_table(("limit", "value"), [(k, "none" if v is None else v)
+                                                 for k, v in current.items()],
+                            align="lr", title="risk limits"))
+
+
+@live.command()
+@click.option("--shocks", default=None, help="Comma-separated price shocks, e.g. -0.05,-0.3.")
+@click.pass_context
+def stress(ctx: click.Context, shocks: str | None) -> None:
+    """P&L of the current book under price and volatility shocks."""
+    result = _api(ctx, "GET", "/risk/stress" + (f"?shocks={shocks}" if shocks else ""))
+    scenarios = list(result["market_wide"])
+    rows = [(symbol, *[values[s] for s in scenarios])
+            for symbol, values in result["per_symbol"].items()]
+    rows.append(("market-wide", *[result["market_wide"][s] for s in scenarios]))
+    click.echo(render_table(("symbol", *scenarios), rows,
+                            title=f"stress P&L (equity {result['equity']:,.2f})"))
+    for name, value in result["volatility"].items():
+        if name != "daily_sigma":
+            click.echo(f"{name}: {value:,.2f}")
+
+
+@live.command()
+@click.option("--since", type=int, default=0, help="Only alerts after this id.")
+@click.pass_context
+def alerts(ctx: click.Context, since: int) -> None:
+    """The alert feed: limit usage >= 80%, HALT, disconnects, rejected orders."""
+    rows = _api(ctx, "GET", f"/alerts?since={since}")
+    click.echo(render_table(
+        ("id", "time", "level", "kind", "message"),
+        [(a["id"], a["recorded_at"][:19], a["level"], a["kind"], a["message"][:90])
+         for a in rows], title=f"{len(rows)} alerts"))
+
+
+@live.command()
+@click.pass_context
+def hours(ctx: click.Context) -> None:
+    """Today's session, whether the market is open, the next open."""
+    result = _api(ctx, "GET", "/market/hours")
+    session = result["session"]
+    click.echo(f"{result['exchange']} at {result['now'][:16]} UTC: "
+               f"{'OPEN' if result['is_open'] else 'closed'}"
+               + (f"; session {session['open'][11:16]}–{session['close'][11:16]} UTC"
+                  + (" (early close)" if session["early_close"] else "") if session else
+                  "; no session today")
+               + f"; next open {result['next_open'][:16]} UTC"
+               + ("" if result["enforced"] else " (hours not enforced on this stream)"))

@@ -90,6 +90,29 @@ def test_halt_needs_the_token_and_then_halts_and_resumes(trader_process, capsys,
     assert code == 0 and "ACTIVE" in out
 
 
+def test_desk_commands_print_limits_stress_alerts_and_hours(trader_process, capsys,
+                                                           monkeypatch) -> None:
+    port, _, _ = trader_process
+    monkeypatch.setenv("TRADELAB_API_TOKEN", TOKEN)
+    code, out = cli(capsys, port, "limits", "--set", "max_open_positions=5")
+    assert code == 2 and "--reason" in out
+    code, out = cli(capsys, port, "limits", "--set", "max_open_positions=5", "--reason",
+                    "cli test", "--operator", "carol")
+    assert code == 0 and "max_open_positions" in out and "5" in out
+    code, out = cli(capsys, port, "limits", "--set", "max_concentration=3", "--reason", "bad")
+    assert code == 1 and "422" in out
+    code, out = cli(capsys, port, "alerts")
+    assert code == 0 and "carol" in out
+    code, out = cli(capsys, port, "stress")
+    assert code == 0 and "market-wide" in out and "-20%" in out
+    code, out = cli(capsys, port, "hours")
+    assert code == 0 and "XNYS" in out and "not enforced" in out
+    code, out = cli(capsys, port, "orders", "--cancel-all")
+    assert code == 0 and "cancelled" in out
+    code, out = cli(capsys, port, "close", "ZZZ")
+    assert code == 1 and "404" in out
+
+
 def test_kill_flattens_and_stop_shuts_the_trader_down(trader_process, capsys,
                                                       monkeypatch) -> None:
     port, home, process = trader_process
