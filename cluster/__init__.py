@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from cluster.config import OptimizeConfig
 from cluster.data_service import DataHandle, MarketDataService, fetch_arrays, get_data_service
+from cluster.diagnostics import diagnose
 from cluster.optimizer import StudyResult, optimize, pareto_front, resume, study_dir
 from cluster.runtime import NAMESPACE, ensure_ray
+from cluster.walkforward import WalkForwardConfig, walk_forward
 
 __all__ = [
     "NAMESPACE",
@@ -13,6 +15,8 @@ __all__ = [
     "MarketDataService",
     "OptimizeConfig",
     "StudyResult",
+    "WalkForwardConfig",
+    "diagnose",
     "ensure_ray",
     "fetch_arrays",
     "get_data_service",
@@ -20,4 +24,5 @@ __all__ = [
     "pareto_front",
     "resume",
     "study_dir",
+    "walk_forward",
 ]

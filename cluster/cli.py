@@ -25,6 +25,10 @@ def register(group: click.Group) -> None:
     from cluster.live_cli import live
 
     group.add_command(live)
+    from cluster.analysis_cli import report, walkforward
+
+    group.add_command(walkforward)
+    group.add_command(report)
 
 
 def print_study(result: Any, *, top: int = 10) -> None:
