@@ -27,7 +27,7 @@ class BollingerReversion(BaseStrategy):
         super().__init__()
         self.bands = {data: bt.ind.BollingerBands(data.close, period=self.p.period,
                                                   devfactor=self.p.devfactor)
-                      for data in self.datas}
+                      for data in self.base_datas}
         self.stops: dict[bt.DataBase, float] = {}
 
     def next(self) -> None:

@@ -27,7 +27,7 @@ class DonchianBreakout(BaseStrategy):
         self.channels = {
             data: (bt.ind.Highest(data.high(-1), period=self.p.entry),
                    bt.ind.Lowest(data.low(-1), period=self.p.exit))
-            for data in self.datas
+            for data in self.base_datas
         }
 
     def next(self) -> None:

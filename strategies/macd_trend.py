@@ -27,7 +27,7 @@ class MacdTrend(BaseStrategy):
     def __init__(self) -> None:
         super().__init__()
         self.signals = {}
-        for data in self.datas:
+        for data in self.base_datas:
             macd = bt.ind.MACD(data.close, period_me1=self.p.fast, period_me2=self.p.slow,
                                period_signal=self.p.signal)
             self.signals[data] = (bt.ind.CrossOver(macd.macd, macd.signal),

@@ -28,7 +28,7 @@ class MomentumRotation(BaseStrategy):
     def __init__(self) -> None:
         super().__init__()
         self.momentum = {data: bt.ind.RateOfChange(data.close, period=self.p.lookback)
-                         for data in self.datas}
+                         for data in self.base_datas}
         self.counter = 0
 
     def next(self) -> None:

@@ -30,7 +30,7 @@ class RsiMeanReversion(BaseStrategy):
     def __init__(self) -> None:
         super().__init__()
         self.rsi = {data: bt.ind.RSI_Safe(data.close, period=self.p.period)
-                    for data in self.datas}
+                    for data in self.base_datas}
         self.entered: dict[bt.DataBase, int] = {}
 
     def next(self) -> None:

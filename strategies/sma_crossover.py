@@ -27,7 +27,7 @@ class SmaCrossover(BaseStrategy):
         self.cross = {
             data: bt.ind.CrossOver(bt.ind.SMA(data.close, period=self.p.fast),
                                    bt.ind.SMA(data.close, period=self.p.slow))
-            for data in self.datas
+            for data in self.base_datas
         }
 
     def next(self) -> None:

@@ -68,6 +68,13 @@ class NumpyFeed(bt.feed.DataBase):
         super().start()
         self._cursor = 0
 
+    def clone(self, **kwargs: object) -> bt.DataBase:
+        """A clone for ``cerebro.resampledata``: it resamples start-stamped bars correctly
+        (see :mod:`tradelab.backtest.timeframes`)."""
+        from tradelab.backtest.timeframes import ResampleClone
+
+        return ResampleClone(dataname=self, **kwargs)
+
     def preload(self) -> None:
         """Fill every line buffer from the arrays at once (filters force the per-bar path)."""
         if self._filters or self._ffilters or self._tzinput:

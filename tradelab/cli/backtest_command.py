@@ -97,7 +97,8 @@ def strategies() -> None:
     for name, cls in list_strategies().items():
         space = space_of(cls)
         own = {k: v for k, v in default_params(cls).items()
-               if k not in {"sizing", "stake", "vol_target", "vol_lookback"}}
+               if k not in {"sizing", "stake", "vol_target", "vol_lookback", "eod_flatten",
+                            "eod_no_entry_minutes", "calendar"}}
         ranges = []
         for key, spec in space.params.items():
             low, high = getattr(spec, "low", None), getattr(spec, "high", None)

@@ -33,20 +33,28 @@ def data() -> None:
 @click.option("--end", required=True, help="Last date, YYYY-MM-DD.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
 @click.option("--bar-size", default="1d", show_default=True, help="1d, 1h, 30m, 15m, 5m, 1m.")
-def generate(symbols: tuple[str, ...], start: str, end: str, seed: int, bar_size: str) -> None:
+@click.option("--calendar", default=None, metavar="EXCHANGE",
+              help="Follow an exchange calendar, e.g. XNYS: no bars on holidays, intraday bars "
+                   "from each session's open to its close (13:00 on half days). Default: "
+                   "Monday-Friday, 09:30-16:00 New York.")
+def generate(symbols: tuple[str, ...], start: str, end: str, seed: int, bar_size: str,
+             calendar: str | None) -> None:
     """Generate SYNTHETIC bars (seeded, regime-switching GBM) and store them.
 
     Example: tradelab data generate --symbols AAA BBB --start 2010-01-01 --end 2019-12-31 --seed 7
     """
-    from tradelab.data import check_quality, generate_bars
+    from tradelab.data import SyntheticConfig, check_quality, generate_bars
 
+    # refuse bad settings (an unknown calendar …) before anything is shown or written
+    SyntheticConfig(start=start, end=end, bar_size=bar_size, seed=seed, calendar=calendar)
     store = _store()
     rows = []
     with click.progressbar(symbols, label="generating", file=click.get_text_stream("stderr"),
                            show_pos=True) as bar:
         for symbol in bar:
-            frame = generate_bars(symbol, start=start, end=end, bar_size=bar_size, seed=seed)
-            quality = check_quality(frame, bar_size=bar_size)
+            frame = generate_bars(symbol, start=start, end=end, bar_size=bar_size, seed=seed,
+                                  calendar=calendar)
+            quality = check_quality(frame, bar_size=bar_size, calendar=calendar)
             entry = store.write(symbol, frame, bar_size=bar_size, source="synthetic",
                                 quality_score=quality.score)
             rows.append(_entry_row(entry))

@@ -365,9 +365,7 @@ def _simulate(symbol: str, config: SyntheticConfig) -> tuple[pd.DataFrame, pd.Se
         )
     n = len(index)
     if n == 0:
-        what = (
-            f"no {config.calendar} session" if config.calendar is not None else "no business day"
-        )
+        what = f"no {config.calendar} session" if config.calendar is not None else "no business day"
         raise ConfigError(
             f"no {size.text} bars between {config.start.date()} and {config.end.date()} "
             f"({what} in range); widen the range."

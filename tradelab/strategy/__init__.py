@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tradelab.strategy.eod import EndOfDayClock, EndOfDayConfig, SessionTimes
 from tradelab.strategy.params import (
     default_params,
     parse_param_assignments,
@@ -21,9 +22,12 @@ from tradelab.strategy.space import (
 __all__ = [
     "Choice",
     "Constraint",
+    "EndOfDayClock",
+    "EndOfDayConfig",
     "FloatParam",
     "IntParam",
     "ParameterSpace",
+    "SessionTimes",
     "default_params",
     "list_strategies",
     "load_space_file",
