@@ -34,8 +34,10 @@ import backtrader as bt
 
 from tradelab.backtest.context import CONTEXT_ATTRIBUTE, RunContext
 from tradelab.backtest.feed import timeframe_for
+from tradelab.backtest.timeframes import add_timeframes
 from tradelab.brokers.base import Broker, EventKind
 from tradelab.brokers.records import Bar
+from tradelab.data import parse_bar_size
 from tradelab.errors import ConfigError, StrategyError
 from tradelab.live.bridge import BridgeBroker, CancelFunction, SubmitFunction
 from tradelab.live.feed import LiveBarQueue, LiveFeed
@@ -343,6 +345,11 @@ class StrategyRunner:
         setattr(cerebro, CONTEXT_ATTRIBUTE, RunContext(risk=_PassThroughRisk()))  # type: ignore[arg-type]
         for feed in self._feeds:
             cerebro.adddata(feed, name=feed.symbol)
+        full = {**dict(self._strategy_cls.params._getitems()), **self._params}
+        timeframes = _higher_timeframes(self._strategy_cls, full, self.config.bar_seconds)
+        if timeframes:  # e.g. a daily trend filter: resampled by Backtrader, as in backtests
+            for feed in self._feeds:
+                add_timeframes(cerebro, feed, timeframes, symbol=feed.symbol)
         cerebro.addstrategy(self._strategy_cls, **self._params)
         self._cerebro = cerebro
 
@@ -495,3 +502,11 @@ def _check_symbols(symbols: Sequence[str]) -> tuple[str, ...]:
             raise ConfigError(f"symbol {symbol!r} is listed twice; give each symbol once")
         seen.append(symbol)
     return tuple(seen)
+
+
+def _higher_timeframes(strategy_cls: type, params: Mapping[str, Any],
+                       bar_seconds: float) -> list[str]:
+    """The timeframes the strategy declares that are longer than the stream's bars."""
+    hook = getattr(strategy_cls, "timeframes_for", None)
+    wanted = hook(params) if callable(hook) else getattr(strategy_cls, "timeframes", ())
+    return [t for t in wanted if parse_bar_size(t).timedelta.total_seconds() > bar_seconds]
