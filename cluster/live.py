@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ray import serve
 
 from cluster._live_models import (
+    BracketBody,
     CloseBody,
     LimitsBody,
     ModifyBody,
@@ -303,6 +304,23 @@ class LiveTrader:
         return JSONResponse(status_code=201 if outcome.accepted else 200,
                             content=outcome.to_dict())
 
+    @app.post("/orders/bracket", dependencies=_auth, status_code=201)
+    async def place_bracket(self, body: BracketBody) -> JSONResponse:
+        """An entry with its take-profit and stop-loss, one risk decision on the entry: 201
+        with the three orders when sent, 200 with the denial (of all three) when the risk
+        manager refuses the entry, 409 for a used id, 422 for bad input (e.g. a take-profit
+        below a buy entry) — then nothing is sent."""
+        from tradelab.brokers import OrderRequest
+
+        outcomes = await self.engine.submit_bracket(
+            OrderRequest(**body.entry()), body.take_profit, body.stop_loss, source="api",
+            take_profit_id=body.take_profit_id, stop_loss_id=body.stop_loss_id)
+        accepted = all(o.accepted for o in outcomes)
+        content = {"accepted": accepted,
+                   **dict(zip(("entry", "take_profit", "stop_loss"),
+                              (o.to_dict() for o in outcomes), strict=True))}
+        return JSONResponse(status_code=201 if accepted else 200, content=content)
+
     @app.delete("/orders/{client_order_id}", dependencies=_auth)
     async def cancel_order(self, client_order_id: str) -> dict[str, Any]:
         """Cancel an open order (404 if unknown)."""
@@ -455,8 +473,7 @@ class LiveTrader:
                                 f"stop it first (POST /strategies/{name}/stop)")
         source = f"strategy:{name}"
 
-        async def submit(request: Any) -> Any:
-            return await self.engine.submit(request, source=source)
+        submit = self.engine.submitter(source)  # brackets go as one group
 
         seconds = parse_bar_size(self.args.bar_size).timedelta.total_seconds()
         try:

@@ -2,6 +2,13 @@
 
 Runs entirely on the fake's own event loop thread; ``FakeTWS`` marshals control calls here.
 Position/account requests live in ``_account.py``, market data in ``_market.py``.
+
+Linked orders behave as at IB: an order sent with ``transmit=False`` is held (no message back)
+until an order of its group (its parent or a child of it) arrives with ``transmit=True``, which
+transmits the held ones first, in the order they came. A child (``parentId``) is
+``PreSubmitted`` and does not fill until its parent has filled, then ``Submitted``; a parent
+cancelled or rejected cancels its open children. An ``ocaGroup`` member's fill cancels the
+other open members of the group (``ocaType`` 1) or reduces them in proportion (2 and 3).
 """
 
 from __future__ import annotations
@@ -39,6 +46,16 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def _same_group(sent: OrderRecord, held: OrderRecord) -> bool:
+    """Whether a held order is ``sent``'s parent, sibling or child (one bracket)."""
+    parent = sent.parent_id
+    return bool(
+        (parent and held.order_id == parent)
+        or (parent and held.parent_id == parent)
+        or held.parent_id == sent.order_id
+    )
+
+
 def _client_id(session: Session) -> int:
     """The session's API client id (dispatch lets only started sessions through)."""
     if session.client_id is None:
@@ -68,6 +85,8 @@ class Gateway:
         self.protocol_errors: list[str] = []
         self.ignored: set[int] = set()
         self.rejections: list[str] = []
+        self.rejected_refs: dict[str, str] = {}  # orderRef -> reason: reject that order
+        self.held: dict[tuple[int, int], OrderRecord] = {}  # sent with transmit=False
         self.received: list[ReceivedMessage] = []
         self.received_changed = threading.Condition()
         self._numbers = itertools.count(1)
@@ -267,22 +286,47 @@ class Gateway:
             account=request.account or self.book.account,
             outside_rth=request.outside_rth,
             oca_group=request.oca_group,
+            oca_type=request.oca_type,
             parent_id=request.parent_id,
+            trail_stop_price=request.trail_stop_price,
+            trailing_percent=request.trailing_percent,
+            transmitted=request.transmit,
             good_after_time=request.good_after_time,
             good_till_date=request.good_till_date,
         )
         if request.what_if:
             self._what_if(session, record)
             return
+        if not request.transmit:
+            self.held[(client_id, order_id)] = record  # TWS keeps it, sends nothing back
+            return
+        for key, held in list(self.held.items()):  # the group this order completes
+            if key[0] == client_id and _same_group(record, held):
+                del self.held[key]
+                held.transmitted = True
+                self._transmit(session, held)
+        self._transmit(session, record)
+
+    def _transmit(self, session: Session, record: OrderRecord) -> None:
+        """A new order reaches the (fake) exchange: rejected, held for its parent, or working."""
+        client_id, order_id = record.client_id, record.order_id
         self.book.orders[(client_id, order_id)] = record
-        if self.rejections:
+        reason = self.rejected_refs.pop(record.order_ref, None)
+        if reason is None and self.rejections:
             reason = self.rejections.pop(0)
+        if reason is not None:
             record.status = "Inactive"
             record.completed_status = f"Rejected: {reason}"
             record.completed_time = ib_time(_now())
             self.error_to(session, order_id, 201, f"Order rejected - reason:{reason}")
+            self._end_children(record)
             return
-        record.status = "Submitted"
+        parent = self.book.orders.get((client_id, record.parent_id)) if record.parent_id else None
+        if parent is not None and not parent.is_open and parent.status != "Filled":
+            self.cancel(record, f"parent order {parent.order_id} is {parent.status}")
+            return
+        waiting = parent is not None and parent.status != "Filled"
+        record.status = "PreSubmitted" if waiting else "Submitted"
         self.publish_order(record)
         self.try_fill(record)
 
@@ -305,6 +349,8 @@ class Gateway:
         order.order_type = request.order_type
         order.limit_price = request.limit_price
         order.aux_price = request.aux_price
+        order.trail_stop_price = request.trail_stop_price or order.trail_stop_price
+        order.trailing_percent = request.trailing_percent
         order.tif = request.tif or order.tif
         order.order_ref = request.order_ref
         self.publish_order(order)
@@ -327,6 +373,7 @@ class Gateway:
     def execute(self, order: OrderRecord, shares: float, price: float) -> FakeExecution:
         """Fill ``shares`` of an order and report it: execDetails, openOrder, orderStatus,
         commissionReport to the owner; position/portfolio/account updates to subscribers."""
+        before = order.remaining
         execution = self.book.fill(order, shares, price, _now())
         for session in self.ready_sessions(order.client_id):
             session.send(orders_msg.exec_details(-1, execution, order.instrument, session.version))
@@ -334,7 +381,43 @@ class Gateway:
             session.send(orders_msg.order_status(order))
             session.send(orders_msg.commission_report(execution))
         self.account.publish_position(order.instrument)
+        if order.oca_group:
+            self._oca_fill(order, order.remaining / before if before else 0.0)
+        if order.status == "Filled":
+            for child in self._children(order):
+                if child.status == "PreSubmitted":
+                    child.status = "Submitted"
+                    self.publish_order(child)
+                    self.try_fill(child)
         return execution
+
+    def _children(self, order: OrderRecord) -> list[OrderRecord]:
+        return [
+            o
+            for (owner, _), o in self.book.orders.items()
+            if owner == order.client_id and o.parent_id == order.order_id and o.is_open
+        ]
+
+    def _end_children(self, order: OrderRecord) -> None:
+        """A parent that ended without filling takes its open children with it."""
+        if order.filled:
+            return
+        for child in self._children(order):
+            self.cancel(child, f"parent order {order.order_id} was {order.status}")
+
+    def _oca_fill(self, filler: OrderRecord, left: float) -> None:
+        """The other open members of ``filler``'s OCA group after it filled: cancelled
+        (ocaType 1, or a complete fill) or reduced to ``left`` of their open shares."""
+        for (owner, _), other in list(self.book.orders.items()):
+            if other is filler or owner != filler.client_id or not other.is_open:
+                continue
+            if other.oca_group != filler.oca_group:
+                continue
+            if filler.oca_type == 1 or left <= 0:
+                self.cancel(other, f"OCA group {filler.oca_group}: order {filler.order_id} filled")
+            else:
+                other.quantity = other.filled + other.remaining * left
+                self.publish_order(other)
 
     def cancel(self, order: OrderRecord, reason: str = "") -> None:
         """Cancel an open order and tell its owner (orderStatus, then error 202)."""
@@ -342,6 +425,7 @@ class Gateway:
         for session in self.ready_sessions(order.client_id):
             session.send(orders_msg.order_status(order))
             self.error_to(session, order.order_id, 202, f"Order Canceled - reason:{reason}")
+        self._end_children(order)
 
     def _cancel_order(self, session: Session, fields: list[str]) -> None:
         reader = FieldReader(fields, "cancelOrder")

@@ -74,7 +74,7 @@ def open_order(
         False,  # sweepToFill
         False,  # allOrNone
         None,  # minQty
-        0,  # ocaType
+        order.oca_type,  # ocaType
         False,  # eTradeOnly
         False,  # firmQuoteOnly
         None,  # nbboPriceCap
@@ -86,8 +86,8 @@ def open_order(
         None,  # deltaNeutralAuxPrice
         False,  # continuousUpdate
         None,  # referencePriceType
-        None,  # trailStopPrice
-        None,  # trailingPercent
+        _price(order.trail_stop_price),  # trailStopPrice
+        _price(order.trailing_percent),  # trailingPercent
         None,  # basisPoints
         None,  # basisPointsType
         "",  # comboLegsDescrip
@@ -126,7 +126,7 @@ def open_order(
         0,  # numConditions
         "",  # adjustedOrderType
         None,  # triggerPrice
-        None,  # trailStopPrice
+        _price(order.trail_stop_price),  # trailStopPrice (read again, same attribute)
         None,  # lmtPriceOffset
         None,  # adjustedStopPrice
         None,  # adjustedStopLimitPrice
@@ -220,7 +220,7 @@ def completed_order(order: OrderRecord, version: int) -> list[Field]:
         False,  # sweepToFill
         False,  # allOrNone
         None,  # minQty
-        0,  # ocaType
+        order.oca_type,  # ocaType
         0,  # triggerMethod
         None,  # volatility
         None,  # volatilityType
@@ -228,8 +228,8 @@ def completed_order(order: OrderRecord, version: int) -> list[Field]:
         None,  # deltaNeutralAuxPrice
         False,  # continuousUpdate
         None,  # referencePriceType
-        None,  # trailStopPrice
-        None,  # trailingPercent
+        _price(order.trail_stop_price),  # trailStopPrice
+        _price(order.trailing_percent),  # trailingPercent
         "",  # comboLegsDescrip
         0,  # numLegs
         0,  # numOrderLegs
@@ -248,7 +248,7 @@ def completed_order(order: OrderRecord, version: int) -> list[Field]:
         False,  # randomizeSize
         False,  # randomizePrice
         0,  # numConditions
-        None,  # trailStopPrice
+        _price(order.trail_stop_price),  # trailStopPrice
         None,  # lmtPriceOffset
         None,  # cashQty
         False,  # dontUseAutoPriceForHedge

@@ -62,6 +62,7 @@ class PlaceOrderRequest:
     aux_price: float | None
     tif: str
     oca_group: str
+    oca_type: int
     account: str
     order_ref: str
     transmit: bool
@@ -71,6 +72,8 @@ class PlaceOrderRequest:
     good_till_date: str
     what_if: bool
     condition_count: int
+    trail_stop_price: float | None = None
+    trailing_percent: float | None = None
 
 
 def _skip_tag_values(reader: FieldReader) -> None:
@@ -117,15 +120,21 @@ def read_place_order(fields: list[str], version: int) -> PlaceOrderRequest:
     reader.skip(3)  # faGroup, faMethod, faPercentage
     if version < 177:
         reader.skip(1)  # faProfile
-    # modelCode … volatilityType: 22 fields, then deltaNeutralOrderType, deltaNeutralAuxPrice
-    reader.skip(22)
+    # modelCode, shortSaleSlot, designatedLocation, exemptCode, ocaType, then rule80A …
+    # volatilityType (17 fields), then deltaNeutralOrderType, deltaNeutralAuxPrice
+    reader.skip(4)
+    oca_type = reader.integer()
+    reader.skip(17)
     delta_neutral_order_type = reader.text()
     reader.skip(1)
     if delta_neutral_order_type:
         reader.skip(8)
     # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent,
     # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement
-    reader.skip(6)
+    reader.skip(2)
+    trail_stop_price = _set(reader.number())
+    trailing_percent = _set(reader.number())
+    reader.skip(2)
     scale_increment = reader.number(UNSET_DOUBLE)
     if scale_increment is not None and 0 < scale_increment < UNSET_DOUBLE:
         reader.skip(7)
@@ -177,6 +186,7 @@ def read_place_order(fields: list[str], version: int) -> PlaceOrderRequest:
         aux_price=aux_price,
         tif=tif,
         oca_group=oca_group,
+        oca_type=oca_type,
         account=account,
         order_ref=order_ref,
         transmit=transmit,
@@ -186,7 +196,14 @@ def read_place_order(fields: list[str], version: int) -> PlaceOrderRequest:
         good_till_date=good_till_date,
         what_if=what_if,
         condition_count=condition_count,
+        trail_stop_price=trail_stop_price,
+        trailing_percent=trailing_percent,
     )
+
+
+def _set(value: float | None) -> float | None:
+    """``None`` for IB's unset double."""
+    return None if value is None or value >= UNSET_DOUBLE else value
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,12 @@ class FakeOrder:
     filled: float
     remaining: float
     avg_fill_price: float
+    parent_id: int = 0
+    oca_group: str = ""
+    oca_type: int = 0
+    trail_stop_price: float | None = None
+    trailing_percent: float | None = None
+    transmitted: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +107,11 @@ class OrderRecord:
     account: str
     outside_rth: bool = False
     oca_group: str = ""
+    oca_type: int = 0
     parent_id: int = 0
+    trail_stop_price: float | None = None
+    trailing_percent: float | None = None
+    transmitted: bool = True
     good_after_time: str = ""
     good_till_date: str = ""
     status: str = "PreSubmitted"
@@ -141,7 +151,19 @@ class OrderRecord:
             filled=self.filled,
             remaining=self.remaining,
             avg_fill_price=self.avg_fill_price,
+            parent_id=self.parent_id,
+            oca_group=self.oca_group,
+            oca_type=self.oca_type,
+            trail_stop_price=self.trail_stop_price,
+            trailing_percent=self.trailing_percent,
+            transmitted=self.transmitted,
         )
+
+    def trail_distance(self, price: float) -> float:
+        """A TRAIL order's distance from ``price``: ``auxPrice``, else ``trailingPercent``."""
+        if self.aux_price is not None:
+            return self.aux_price
+        return price * (self.trailing_percent or 0.0) / 100.0
 
 
 def ib_time(moment: datetime) -> str:
@@ -236,14 +258,22 @@ class Book:
         """The price an open order fills at now under auto-fill rules, or None if it rests.
 
         MKT fills at the last price; LMT when marketable (at the last price); STP and
-        STP LMT trigger when the last price reaches the stop, then act as MKT / LMT.
+        STP LMT trigger when the last price reaches the stop, then act as MKT / LMT. TRAIL
+        first moves its stop (``trailStopPrice``) to the price ∓ the trail if that is better,
+        then triggers like STP. A child whose parent has not filled (``PreSubmitted``) rests.
         Other order types rest until filled by hand.
         """
         price = self.prices.get(order.instrument.symbol)
-        if price is None or not order.is_open:
+        if price is None or not order.is_open or order.status == "PreSubmitted":
             return None
         order_type = order.order_type.upper()
         buying = order.action.upper() == "BUY"
+        if order_type == "TRAIL":
+            candidate = price + (-1 if not buying else 1) * order.trail_distance(price)
+            stop = order.trail_stop_price
+            if stop is None or (candidate < stop if buying else candidate > stop):
+                order.trail_stop_price = stop = candidate
+            return price if (price >= stop if buying else price <= stop) else None
         if order_type in {"STP", "STP LMT"} and not order.stop_triggered:
             stop = order.aux_price
             if stop is None or (price < stop if buying else price > stop):

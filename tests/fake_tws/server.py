@@ -45,8 +45,10 @@ class FakeTWS:
         prices: Last price per symbol; symbols without one default to 100.0.
         historical_bars: Per-symbol DataFrames (open/high/low/close/volume, UTC index) or a
             callable taking a ``HistoricalQuery`` and returning the bars to send.
-        auto_fill: Fill MKT orders at once and LMT/STP orders when marketable at the
-            current price; otherwise orders rest until ``fill_order``.
+        auto_fill: Fill MKT orders at once and LMT/STP/TRAIL orders when marketable at the
+            current price (a child only once its parent has filled); otherwise orders rest
+            until ``fill_order``. Brackets (``transmit``/``parentId``) and OCA groups behave
+            as at IB either way (see ``_gateway``).
         commission_per_share: Per-share commission.
         min_commission: Minimum commission per order.
         cash: Starting cash of the account.
@@ -366,6 +368,18 @@ class FakeTWS:
     def reject_next_order(self, reason: str = "Not enough buying power") -> None:
         """Reject the next new order with error 201 (it ends Inactive)."""
         self._call(lambda: self._gateway.rejections.append(reason))
+
+    def reject_order(self, order_ref: str, reason: str = "Invalid price") -> None:
+        """Reject the order with this ``orderRef`` when it is transmitted (error 201)."""
+
+        def apply() -> None:
+            self._gateway.rejected_refs[order_ref] = reason
+
+        self._call(apply)
+
+    def held_orders(self) -> list[FakeOrder]:
+        """Orders received with ``transmit=False`` and not transmitted yet."""
+        return self._call(lambda: [o.view() for o in self._gateway.held.values()])
 
     # --- connection faults and pushes ----------------------------------------------------
 

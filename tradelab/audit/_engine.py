@@ -11,6 +11,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
 
 from tradelab.audit._schema import metadata
+from tradelab.audit._upgrade import upgrade
 from tradelab.audit.config import AuditConfig, mask_url, sqlite_file
 from tradelab.errors import AuditError
 
@@ -60,7 +61,8 @@ def open_engine(config: AuditConfig) -> tuple[Engine, URL]:
     try:
         with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
             metadata.create_all(connection)
-    except SQLAlchemyError as exc:
+        upgrade(engine, {WRITE_OPTION: True})
+    except (SQLAlchemyError, RuntimeError) as exc:
         engine.dispose()
         where = f"the file {str(path)!r}" if path is not None else "the database"
         raise AuditError(

@@ -35,6 +35,10 @@ _EVENT_COLUMNS = frozenset(
         "stop_price",
         "order_type",
         "time_in_force",
+        "parent_id",
+        "oco_group",
+        "trail_amount",
+        "trail_percent",
     }
 )
 

@@ -46,6 +46,10 @@ def request_columns(request: OrderRequest) -> dict[str, Any]:
         "stop_price": request.stop_price,
         "time_in_force": request.time_in_force,
         "extended_hours": bool(request.extended_hours),
+        "parent_id": request.parent_id,
+        "oco_group": request.oco_group,
+        "trail_amount": request.trail_amount,
+        "trail_percent": request.trail_percent,
     }
 
 
@@ -98,6 +102,10 @@ def order_from_row(row: Mapping[str, Any]) -> BrokerOrder:
         stop_price=row["stop_price"],
         time_in_force=row["time_in_force"],
         extended_hours=bool(row["extended_hours"]),
+        trail_amount=row.get("trail_amount"),
+        trail_percent=row.get("trail_percent"),
+        parent_id=row.get("parent_id"),
+        oco_group=row.get("oco_group"),
     )
     return BrokerOrder(
         request=request,

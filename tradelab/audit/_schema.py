@@ -44,6 +44,19 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
 _STATUSES = tuple(status.value for status in OrderStatus)
 _SIDES = ("buy", "sell")
 
+
+def _link_columns() -> tuple[Column, ...]:
+    """The request columns of linked and trailing orders (added in schema version 2): a
+    child's parent, its OCO group, a trailing stop's distance. New columns each call (a
+    column belongs to one table)."""
+    return (
+        Column("parent_id", String(64)),
+        Column("oco_group", String(64)),
+        Column("trail_amount", Double),
+        Column("trail_percent", Double),
+    )
+
+
 risk_decisions = Table(
     "risk_decisions",
     metadata,
@@ -58,6 +71,7 @@ risk_decisions = Table(
     Column("stop_price", Double),
     Column("time_in_force", String(8), nullable=False),
     Column("extended_hours", Boolean, nullable=False, server_default="0"),
+    *_link_columns(),
     Column("approved", Boolean, nullable=False),
     Column("rule", Text, nullable=False),
     Column("reason", Text, nullable=False),
@@ -82,6 +96,7 @@ orders = Table(
     Column("stop_price", Double),
     Column("time_in_force", String(8), nullable=False),
     Column("extended_hours", Boolean, nullable=False, server_default="0"),
+    *_link_columns(),
     Column("status", String(20), nullable=False, index=True),
     Column("filled_quantity", Double, nullable=False),
     Column("average_fill_price", Double),

@@ -15,6 +15,7 @@ from typing import Any
 
 from tradelab.brokers.base import Broker, BrokerEvents, EventKind, Listener
 from tradelab.brokers.ib_config import IB_PORTS, IBConfig
+from tradelab.brokers.linked import bracket
 from tradelab.brokers.paper import PaperBroker, PaperBrokerConfig, StreamConsumer
 from tradelab.brokers.records import (
     ORDER_TYPES,
@@ -50,6 +51,7 @@ __all__ = [
     "PaperBrokerConfig",
     "StreamConsumer",
     "bars_from_frames",
+    "bracket",
     "replay_bars",
     "synthetic_bars",
 ]

@@ -4,6 +4,11 @@ IB identifies our orders by ``orderRef``, which carries the ``client_order_id``;
 everything by it, keeps it across reconnects (ib_async forgets its trades when the socket
 closes), and reports every change through the ``emit`` callback it is given: ``"order"`` when
 an order's status, fill or terms change, ``"fill"`` once per execution id.
+
+Linked and trailing orders map onto IB's own: a child's ``parent_id`` is IB's ``parentId`` (the
+parent's IB order id), an ``oco_group`` is an ``ocaGroup`` with ``ocaType`` 2 (reduce the
+others in proportion, with block: our OCO rule), a ``trailing_stop`` is a ``TRAIL`` order with
+``auxPrice`` (the amount) or ``trailingPercent``, and ``trailStopPrice`` (the current stop).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ib_async import Fill as IBFill
@@ -28,11 +33,19 @@ from tradelab.brokers.records import (
 )
 from tradelab.errors import OrderError
 
-__all__ = ["IBOrderBook", "ib_order", "request_from_trade"]
+__all__ = ["OCA_TYPE", "IBOrderBook", "ib_order", "request_from_trade"]
 
 _log = logging.getLogger("tradelab.brokers.ib")
 
-_IB_ORDER_TYPES = {"market": "MKT", "limit": "LMT", "stop": "STP", "stop_limit": "STP LMT"}
+_IB_ORDER_TYPES = {
+    "market": "MKT",
+    "limit": "LMT",
+    "stop": "STP",
+    "stop_limit": "STP LMT",
+    "trailing_stop": "TRAIL",
+}
+#: IB's ``ocaType`` for an ``oco_group``: 2 = "reduce the others in proportion, with block".
+OCA_TYPE = 2
 _ORDER_TYPES = {ib: ours for ours, ib in _IB_ORDER_TYPES.items()}
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _PENDING = frozenset({"PendingSubmit", "ApiPending"})
@@ -42,8 +55,18 @@ _ACKNOWLEDGED = frozenset({"PreSubmitted", "Submitted", "PendingCancel", "Filled
 _CANCEL_NOTICE = 202  # "Order Canceled - reason: ..."
 
 
-def ib_order(request: OrderRequest, account: str) -> Order:
-    """The ib_async order for ``request``: ``orderRef`` carries the client order id."""
+def ib_order(
+    request: OrderRequest, account: str, *, parent_order_id: int = 0, transmit: bool = True
+) -> Order:
+    """The ib_async order for ``request``: ``orderRef`` carries the client order id.
+
+    Args:
+        request: The order.
+        account: The IB account.
+        parent_order_id: IB's order id of the parent, for a child (``request.parent_id``).
+        transmit: ``False`` holds the order at TWS until a later order of its group is sent
+            with ``True`` (IB's bracket pattern).
+    """
     order = Order(
         action=request.side.upper(),
         totalQuantity=request.quantity,
@@ -51,23 +74,49 @@ def ib_order(request: OrderRequest, account: str) -> Order:
         tif=request.time_in_force,
         orderRef=request.client_order_id,
         account=account,
-        transmit=True,
+        transmit=transmit,
         outsideRth=request.extended_hours,
     )
     if request.limit_price is not None:
         order.lmtPrice = request.limit_price
-    if request.stop_price is not None:
+    if request.order_type == "trailing_stop":
+        if request.trail_amount is not None:
+            order.auxPrice = request.trail_amount
+        else:
+            order.trailingPercent = request.trail_percent
+        if request.stop_price is not None:
+            order.trailStopPrice = request.stop_price
+    elif request.stop_price is not None:
         order.auxPrice = request.stop_price
+    if request.oco_group is not None:
+        order.ocaGroup = request.oco_group
+        order.ocaType = OCA_TYPE
+    if parent_order_id:
+        order.parentId = parent_order_id
     return order
 
 
-def request_from_trade(trade: Trade) -> OrderRequest | None:
+def request_from_trade(trade: Trade, parent_id: str | None = None) -> OrderRequest | None:
     """The request an IB order stands for, or ``None`` if it is not one tradelab can hold
-    (no valid ``orderRef``, another order type, not a plain symbol)."""
+    (no valid ``orderRef``, another order type, not a plain symbol).
+
+    Args:
+        trade: ib_async's trade.
+        parent_id: The client order id of the order IB names as its parent (the caller maps
+            IB's ``parentId``), if known.
+    """
     order = trade.order
     kind = _ORDER_TYPES.get(str(order.orderType).upper())
     if kind is None or not _CLIENT_ID.match(order.orderRef or ""):
         return None
+    trailing = kind == "trailing_stop"
+    amount = number(order.auxPrice) if trailing else None
+    percent = number(order.trailingPercent) if trailing and not amount else None
+    group = order.ocaGroup if _CLIENT_ID.match(order.ocaGroup or "") else None
+    if kind in ("stop", "stop_limit"):
+        stop = number(order.auxPrice)
+    else:
+        stop = number(order.trailStopPrice) if trailing else None
     try:
         return OrderRequest(
             client_order_id=order.orderRef,
@@ -76,9 +125,13 @@ def request_from_trade(trade: Trade) -> OrderRequest | None:
             quantity=float(order.totalQuantity),
             order_type=kind,
             limit_price=number(order.lmtPrice) if kind in ("limit", "stop_limit") else None,
-            stop_price=number(order.auxPrice) if kind in ("stop", "stop_limit") else None,
+            stop_price=stop or None,
             time_in_force=order.tif if order.tif in TIMES_IN_FORCE else "DAY",
             extended_hours=bool(order.outsideRth),
+            trail_amount=amount or None,
+            trail_percent=percent or None,
+            parent_id=parent_id if parent_id != order.orderRef else None,
+            oco_group=group,
         )
     except OrderError as exc:
         _log.warning(
@@ -180,6 +233,21 @@ class IBOrderBook:
         entry = self._entries.get(client_order_id)
         return None if entry is None else entry.trade
 
+    def order_id(self, client_order_id: str) -> int:
+        """IB's order id of one of our orders (0 if not known yet)."""
+        entry = self._entries.get(client_order_id)
+        return 0 if entry is None else entry.order_id
+
+    def _parent_of(self, trade: Trade) -> str | None:
+        """Our client order id of the order IB names as ``trade``'s parent, if we hold it."""
+        parent = trade.order.parentId
+        if not parent:
+            return None
+        for ref, entry in self._entries.items():
+            if entry.order_id == parent and entry.client_id in (0, trade.order.clientId):
+                return ref
+        return None
+
     def foreign(self, client_order_id: str) -> str | None:
         """Why IB's order with this ``orderRef`` is not in the book (``None``: no such order)."""
         return self._foreign.get(client_order_id)
@@ -245,7 +313,10 @@ class IBOrderBook:
                     entry.order_id,
                 )
             return None
-        request = request_from_trade(trade)
+        request = request_from_trade(trade, self._parent_of(trade))
+        if entry is not None and request is not None and request.parent_id is None and \
+                entry.order.request.parent_id is not None:  # keep a link IB cannot name now
+            request = replace(request, parent_id=entry.order.request.parent_id)
         if entry is None:
             if request is None:
                 self._foreign[ref] = (

@@ -19,6 +19,11 @@ blocking calls fail). How the broker stays consistent with IB:
   ``historical_window``).
 * **Events.** ``"order"`` on every change of an order, ``"fill"`` once per IB execId (with its
   commission), ``"bar"`` per real-time 5-second bar, ``"connection"`` on every change.
+* **Linked orders.** :meth:`IBBroker.place_group` sends a bracket the way IB asks for it: the
+  parent and every child but the last with ``transmit=False`` (TWS holds them), the last with
+  ``transmit=True`` (TWS sends them all), children with ``parentId`` = the parent's order id.
+  IB then holds the children until the parent fills and cancels them with it; an ``ocaGroup``
+  (``ocaType`` 2) makes the exits one-cancels-other. See :mod:`tradelab.brokers._ib_orders`.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from tradelab.brokers._ib_connection import (
     event_handler,
     mask_account,
 )
+from tradelab.brokers._ib_groups import IBGroups
 from tradelab.brokers._ib_market import (
     IBMarketData,
     account_values,
@@ -67,7 +73,7 @@ _log = logging.getLogger(__name__)
 COMMISSION_WAIT = 2.0
 
 
-class IBBroker(BrokerEvents):
+class IBBroker(IBGroups, BrokerEvents):
     """The broker on Interactive Brokers: orders, fills, positions and bars from TWS / Gateway.
 
     Args:
@@ -340,10 +346,14 @@ class IBBroker(BrokerEvents):
             existing = self._book.get(client_id)
             if existing is not None:
                 return existing
+            parent_order_id = self._parent_order_id(request)
             await self._pacer.acquire()
             self._connection.require_ready(f"place order {client_id!r}")
             try:
-                trade = self._ib.placeOrder(contract, ib_order(request, self._connection.account))
+                trade = self._ib.placeOrder(
+                    contract,
+                    ib_order(request, self._connection.account, parent_order_id=parent_order_id),
+                )
             except ConnectionError as exc:
                 raise BrokerError(
                     f"cannot place order {client_id!r}: the connection to IB "
@@ -439,9 +449,8 @@ class IBBroker(BrokerEvents):
         await self._pacer.acquire()
         trade = self._live_trade(self._get(client_order_id), "modify")
         replacement = ib_order(request, self._connection.account)
-        trade.order.totalQuantity = replacement.totalQuantity
-        trade.order.lmtPrice = replacement.lmtPrice
-        trade.order.auxPrice = replacement.auxPrice
+        for name in ("totalQuantity", "lmtPrice", "auxPrice", "trailStopPrice", "trailingPercent"):
+            setattr(trade.order, name, getattr(replacement, name))
         self._ib.placeOrder(trade.contract, trade.order)  # logs "Modify" on the trade
         mark = len(trade.log)
         self._book.set_request(client_order_id, request)

@@ -6,7 +6,8 @@ open if it is better than the limit or else at the limit if the bar reaches it, 
 trades through the stop (slipped, like a market order). Limit orders fill at most
 ``volume_participation`` of the bar's volume per bar (partial fills); ``DAY`` orders expire when
 the session they first traded in ends. Commission, SEC fee and slippage come from the same cost
-model as backtests.
+model as backtests. Bracket children, OCO groups and trailing stops follow Backtrader's rules
+too (see :mod:`tradelab.brokers._paper_links`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tradelab.brokers._paper_fills import WorkingOrder, match_price
+from tradelab.brokers._paper_links import LinkedOrders
 from tradelab.brokers.base import BrokerEvents
+from tradelab.brokers.linked import check_group
 from tradelab.brokers.records import (
     AccountSnapshot,
     Bar,
@@ -31,8 +35,14 @@ from tradelab.brokers.records import (
     OrderStatus,
     utc_now,
 )
-from tradelab.costs import COST_MODELS, CostConfig, cost_model, slipped_price, trade_cost
-from tradelab.errors import BrokerError, ConfigError, OrderError, UnknownNameError
+from tradelab.costs import COST_MODELS, CostConfig, cost_model, trade_cost
+from tradelab.errors import (
+    BrokerError,
+    ConfigError,
+    DuplicateOrderError,
+    OrderError,
+    UnknownNameError,
+)
 
 __all__ = ["PaperBroker", "PaperBrokerConfig", "StreamConsumer"]
 
@@ -98,17 +108,7 @@ class StreamConsumer:
         self._ready.set()
 
 
-@dataclass(slots=True)
-class _Working:
-    """Mutable book-keeping of an open paper order."""
-
-    order: BrokerOrder
-    session: datetime | None = None  # date of the first bar it could trade in (DAY expiry)
-    triggered: bool = False  # stop-limit: stop reached, now a limit order
-    notional: float = 0.0  # sum of fill quantity * price, for the average
-
-
-class PaperBroker(BrokerEvents):
+class PaperBroker(BrokerEvents, LinkedOrders):
     """A simulated broker on a replayed or synthetic bar stream (the embedded default).
 
     Args:
@@ -147,7 +147,7 @@ class PaperBroker(BrokerEvents):
         self._history: dict[str, list[Bar]] = {s: [] for s in self.symbols}
         self._last: dict[str, Bar] = {}
         self._orders: dict[str, BrokerOrder] = {}
-        self._working: dict[str, _Working] = {}
+        self._working: dict[str, WorkingOrder] = {}
         self._fills: list[Fill] = []
         self._cash = float(self.config.cash)
         self._positions: dict[str, list[float]] = {}  # symbol -> [quantity, average cost]
@@ -279,15 +279,49 @@ class PaperBroker(BrokerEvents):
         existing = self._orders.get(request.client_order_id)
         if existing is not None:
             return existing
+        self._check_placeable(request)
+        request, active = self._admit(request)
+        return self._open(request, active)
+
+    async def place_group(self, requests: Sequence[OrderRequest]) -> list[BrokerOrder]:
+        """Place a parent and its children together (a bracket): all or none.
+
+        The children wait until the parent has filled (see :mod:`tradelab.brokers._paper_links`).
+        A group whose ids are all known returns the existing orders.
+
+        Raises:
+            OrderError: The group breaks the rules of :func:`~tradelab.brokers.linked.check_group`,
+                or an order cannot be placed; nothing was placed.
+            DuplicateOrderError: Some ids of the group are known and others not.
+        """
+        parent, _ = check_group(requests)
+        known = [self._orders.get(r.client_order_id) for r in requests]
+        if all(order is not None for order in known):
+            return [order for order in known if order is not None]
+        if any(order is not None for order in known):
+            used = [r.client_order_id for r, o in zip(requests, known, strict=True) if o]
+            raise DuplicateOrderError(f"client_order_id(s) {', '.join(used)} exist already; "
+                                      "nothing of the group was placed")
+        admitted = []
+        for request in requests:
+            self._check_placeable(request)
+            admitted.append(self._admit(request, group_parent=parent))
+        return [self._open(request, active) for request, active in admitted]
+
+    def _check_placeable(self, request: OrderRequest) -> None:
         if request.symbol not in self._history:
             raise OrderError(f"unknown symbol {request.symbol!r}: the paper stream trades "
                              f"{', '.join(self.symbols)}")
         if not self._connected:
             raise BrokerError("the paper broker is not connected; call connect() first")
+
+    def _open(self, request: OrderRequest, active: bool) -> BrokerOrder:
         order = BrokerOrder(request=request, broker_order_id=f"P{next(self._ids)}",
                             status=OrderStatus.SUBMITTED)
         self._orders[request.client_order_id] = order
-        self._working[request.client_order_id] = _Working(order=order)
+        since = self.now if active and request.parent_id is not None else None
+        self._working[request.client_order_id] = WorkingOrder(order=order, active=active,
+                                                          since=since)
         self.emit("order", order)
         return order
 
@@ -338,15 +372,21 @@ class PaperBroker(BrokerEvents):
         order = self._orders[client_order_id].evolve(status=status, reason=reason)
         self._working.pop(client_order_id, None)
         self._store(order)
+        self._after_end(order, self.now)
         return order
 
     # ------------------------------------------------------------------ matching
     def _process_bar(self, bar: Bar) -> None:
         for client_id, working in list(self._working.items()):
+            if self._working.get(client_id) is not working:
+                continue  # ended on this bar by a linked order (OCO, parent)
             order = working.order
             request = order.request
             if request.symbol != bar.symbol:
                 continue
+            if not working.active or (working.since is not None and
+                                      bar.timestamp <= working.since):
+                continue  # a child: inactive until the bar after its parent's fill
             day = bar.timestamp.date()
             if working.session is None:
                 working.session = bar.timestamp
@@ -354,8 +394,10 @@ class PaperBroker(BrokerEvents):
                 self._finish(client_id, OrderStatus.CANCELLED,
                              f"DAY order expired at the end of {working.session.date()}")
                 continue
-            price = self._match(working, bar)
+            price = match_price(working, bar, self._costs)
             if price is None:
+                if request.order_type == "trailing_stop":
+                    self._trail(working, bar.close)
                 continue
             quantity = order.remaining
             if request.order_type in ("limit", "stop_limit") and \
@@ -365,45 +407,7 @@ class PaperBroker(BrokerEvents):
             if quantity > 0:
                 self._execute(working, bar, quantity, price)
 
-    def _match(self, working: _Working, bar: Bar) -> float | None:
-        request = working.order.request
-        buy = request.side == "buy"
-        kind = request.order_type
-        if kind == "market":
-            return self._capped(slipped_price(bar.open, side=request.side, order_type="market",
-                                              config=self._costs), bar, buy)
-        if kind in ("stop", "stop_limit") and not working.triggered:
-            stop = request.stop_price
-            if buy and bar.high >= stop:
-                trigger = max(bar.open, stop)
-            elif not buy and bar.low <= stop:
-                trigger = min(bar.open, stop)
-            else:
-                return None
-            if kind == "stop":
-                return self._capped(slipped_price(trigger, side=request.side, order_type="stop",
-                                                  config=self._costs), bar, buy)
-            working.triggered = True
-            limit = request.limit_price
-            if (buy and trigger <= limit) or (not buy and trigger >= limit):
-                return trigger
-            reach = bar.low <= limit if buy else bar.high >= limit
-            return limit if reach else None
-        limit = request.limit_price
-        if buy:
-            if bar.open <= limit:
-                return bar.open
-            return limit if bar.low <= limit else None
-        if bar.open >= limit:
-            return bar.open
-        return limit if bar.high >= limit else None
-
-    @staticmethod
-    def _capped(price: float, bar: Bar, buy: bool) -> float:
-        """Slippage never moves a fill outside the bar (Backtrader's ``slip_match``)."""
-        return min(price, bar.high) if buy else max(price, bar.low)
-
-    def _execute(self, working: _Working, bar: Bar, quantity: float, price: float) -> None:
+    def _execute(self, working: WorkingOrder, bar: Bar, quantity: float, price: float) -> None:
         order = working.order
         request = order.request
         fee = trade_cost(quantity, price, side=request.side, config=self._costs)
@@ -433,6 +437,7 @@ class PaperBroker(BrokerEvents):
             self._working.pop(request.client_order_id, None)
         self._store(updated)
         self.emit("fill", fill)
+        self._after_fill(updated, quantity, bar.timestamp)
 
     def _apply_position(self, symbol: str, signed: float, price: float) -> None:
         quantity, cost = self._positions.get(symbol, [0.0, 0.0])
@@ -487,6 +492,9 @@ class PaperBroker(BrokerEvents):
                 resume_after: datetime | None = None) -> None:
         """Rebuild the book after a restart: replay ``fills``, re-open non-terminal ``orders``,
         and continue the stream after ``resume_after`` (the last time step already replayed).
+
+        Links are kept: a child whose parent had not filled waits for it again, an OCO group
+        and a trailing stop's current stop (its ``stop_price``) go on as before.
         """
         for order in orders:
             self._orders[order.client_order_id] = order
@@ -501,8 +509,9 @@ class PaperBroker(BrokerEvents):
                 fill.quantity * fill.price
         for order in orders:
             if order.is_open:
-                self._working[order.client_order_id] = _Working(
-                    order=order, notional=notional.get(order.client_order_id, 0.0))
+                self._working[order.client_order_id] = WorkingOrder(
+                    order=order, notional=notional.get(order.client_order_id, 0.0),
+                    active=self._restored_active(order, orders))
         numbers = [int(o.broker_order_id[1:]) for o in orders
                    if o.broker_order_id[1:].isdigit()]
         self._ids = itertools.count(max(numbers, default=0) + 1)

@@ -27,13 +27,14 @@ __all__ = [
     "utc_now",
 ]
 
-ORDER_TYPES = ("market", "limit", "stop", "stop_limit")
+ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
 TIMES_IN_FORCE = ("DAY", "GTC")
 _SIDES = ("buy", "sell")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,19}$")
 #: Largest quantity any request may carry: a typo guard far above any real order.
 MAX_QUANTITY = 10_000_000
+_LINK_HINT = "give 1-64 characters of letters, digits, '.', '_', ':' or '-'"
 
 
 def utc_now() -> datetime:
@@ -80,13 +81,29 @@ class OrderRequest:
         symbol: Upper-case ticker, e.g. ``"AAPL"``.
         side: ``"buy"`` or ``"sell"``.
         quantity: Shares, > 0 and at most 10,000,000.
-        order_type: ``"market"``, ``"limit"``, ``"stop"`` or ``"stop_limit"``.
+        order_type: ``"market"``, ``"limit"``, ``"stop"``, ``"stop_limit"`` or
+            ``"trailing_stop"``.
         limit_price: Required for limit and stop-limit orders, forbidden otherwise.
-        stop_price: Required for stop and stop-limit orders, forbidden otherwise.
+        stop_price: Required for stop and stop-limit orders, optional for a trailing stop,
+            forbidden otherwise.
         time_in_force: ``"DAY"`` (expires at the end of the session it first trades in) or
             ``"GTC"``.
         extended_hours: May be sent outside the regular session (otherwise the live engine
             refuses it there).
+        trail_amount: A ``"trailing_stop"``'s distance from the price, in price units (give
+            it or ``trail_percent``, not both). The stop of a sell trails ``trail_amount``
+            below the best close since it was placed (above it for a buy); it never moves
+            back. ``stop_price`` is then the current stop: optional on a new order (default:
+            the last close minus the distance), updated by the broker as the stop moves.
+        trail_percent: The distance in percent of the close (``2.0`` = 2%), in (0, 100).
+        parent_id: ``client_order_id`` of the parent order: this order is a child (an exit of
+            a bracket), held inactive until the parent has filled completely, then working
+            from the next bar on; cancelled when the parent is cancelled or rejected without
+            a fill (a parent cancelled after a partial fill leaves its children working for
+            the shares filled). See :func:`tradelab.brokers.bracket`.
+        oco_group: One-cancels-other group: a fill of one member reduces every other open
+            member of the group in proportion (IB's ``ocaType`` 2, "reduce with block"), so
+            a complete fill cancels them; the group never fills more than its largest member.
 
     Raises:
         OrderError: A field is invalid; the message names the field and the value.
@@ -106,6 +123,10 @@ class OrderRequest:
     stop_price: float | None = None
     time_in_force: str = "DAY"
     extended_hours: bool = False
+    trail_amount: float | None = None
+    trail_percent: float | None = None
+    parent_id: str | None = None
+    oco_group: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.extended_hours, bool):
@@ -130,15 +151,59 @@ class OrderRequest:
             raise _bad("time_in_force", self.time_in_force, "give 'DAY' or 'GTC'")
         needs_limit = self.order_type in ("limit", "stop_limit")
         needs_stop = self.order_type in ("stop", "stop_limit")
+        trailing = self.order_type == "trailing_stop"
         for name, needed in (("limit_price", needs_limit), ("stop_price", needs_stop)):
             value = getattr(self, name)
-            if needed:
+            if needed or (trailing and name == "stop_price" and value is not None):
                 if value is None:
                     raise _bad(name, value, f"a {self.order_type} order needs one")
                 object.__setattr__(self, name, _price(name, value))
             elif value is not None:
                 raise _bad(name, value, f"a {self.order_type} order takes no {name}")
+        self._check_trail(trailing)
+        for name in ("parent_id", "oco_group"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not _CLIENT_ID.match(value)):
+                raise _bad(name, value, _LINK_HINT)
+        if self.parent_id is not None and self.parent_id == self.client_order_id:
+            raise _bad("parent_id", self.parent_id, "an order cannot be its own parent")
         object.__setattr__(self, "quantity", float(quantity))
+
+    def _check_trail(self, trailing: bool) -> None:
+        amount, percent = self.trail_amount, self.trail_percent
+        if not trailing:
+            for name, value in (("trail_amount", amount), ("trail_percent", percent)):
+                if value is not None:
+                    raise _bad(name, value, f"a {self.order_type} order takes no {name} "
+                                            "(only order_type 'trailing_stop' trails)")
+            return
+        if (amount is None) == (percent is None):
+            raise _bad("trail_amount", amount, f"a trailing_stop needs exactly one of "
+                                               f"trail_amount and trail_percent (trail_percent "
+                                               f"is {percent!r})")
+        if amount is not None:
+            object.__setattr__(self, "trail_amount", _price("trail_amount", amount))
+        else:
+            number = _price("trail_percent", percent)
+            if number >= 100:
+                raise _bad("trail_percent", percent, "give a percentage in (0, 100), e.g. 2.0")
+            object.__setattr__(self, "trail_percent", number)
+
+    def trailed_stop(self, price: float) -> float:
+        """The stop a trailing stop would have ``price`` away from ``price`` (below for a
+        sell, above for a buy), before the never-move-back rule.
+
+        Raises:
+            OrderError: The order is not a trailing stop.
+        """
+        if self.order_type != "trailing_stop":
+            raise OrderError(f"order {self.client_order_id!r} is a {self.order_type} order, "
+                             "not a trailing_stop")
+        if self.trail_amount is not None:
+            distance = self.trail_amount
+        else:  # a share of the price, as Backtrader's trailpercent
+            distance = price * (float(self.trail_percent or 0.0) / 100.0)
+        return price + distance if self.side == "buy" else price - distance
 
     @property
     def signed_quantity(self) -> float:

@@ -20,9 +20,25 @@ the account's equity (cash + positions at the last close) computed exactly as ``
 Mapping of Backtrader order fields:
 
 * ``exectype`` Market/Limit/Stop/StopLimit → ``order_type`` market/limit/stop/stop_limit
-  (``price`` is the limit or stop price, ``plimit`` the stop-limit's limit). Close, StopTrail,
-  StopTrailLimit, Historical, brackets (``parent``/``transmit=False``) and OCO are rejected with
-  the reason: the broker protocol has no such orders.
+  (``price`` is the limit or stop price, ``plimit`` the stop-limit's limit). StopTrail →
+  ``trailing_stop`` with ``trail_amount`` = ``trailamount`` or ``trail_percent`` =
+  ``trailpercent`` × 100, and ``stop_price`` = the first stop Backtrader computed (from
+  ``price``, else the close). Close, StopTrailLimit and Historical are rejected with the reason.
+* **Brackets** (``buy_bracket``/``sell_bracket``, or ``parent=``/``transmit=False`` by hand):
+  orders sent with ``transmit=False`` are held, as ``BackBroker`` holds them, until an order of
+  their group arrives with ``transmit=True``; then the parent and its children go to the trader
+  together — through ``submit.submit_group`` when the submit function has it (one risk decision
+  on the entry, all or nothing; :meth:`TradingEngine.submitter` gives one), else one by one
+  through ``submit`` (a denied entry rejects its children; a refused child cancels the rest).
+  Children carry ``parent_id`` and, two or more, one ``oco_group``: Backtrader cancels a
+  bracket's other exits when one completes, the broker's OCO rule does the same. A child sent
+  later for a parent already working is attached with ``parent_id``. As in ``BackBroker``,
+  cancelling any order of a bracket cancels the whole bracket.
+* ``oco=``: the order joins the group of the order it names (the group's first order). The
+  members placed with ``oco=`` share an ``oco_group`` at the broker; the first one was sent
+  before anyone named it, so the bridge itself cancels the others when any member executes or
+  ends (``BackBroker._ococheck``) — applied at the next bar, so unlike a backtest the first
+  member and another one can both fill on the same bar.
 * ``valid``: ``None`` → ``GTC`` (Backtrader's meaning: good till cancelled); ``Order.DAY`` or ``0``
   → ``DAY`` (the broker expires it at the end of its session; the paper broker gives it the first
   session it can trade in, where a backtest expires a DAY order placed on a daily bar before the
@@ -50,6 +66,7 @@ import backtrader as bt
 
 from tradelab.brokers.records import BrokerOrder, Fill, OrderRequest, OrderStatus
 from tradelab.errors import ConfigError, OrderError
+from tradelab.live._bridge_links import BridgeLinks
 from tradelab.live.feed import LiveFeed, bar_time_to_bt_num
 from tradelab.live.outcome import SubmitOutcome
 
@@ -67,19 +84,19 @@ _ORDER_TYPES = {
     bt.Order.Limit: "limit",
     bt.Order.Stop: "stop",
     bt.Order.StopLimit: "stop_limit",
+    bt.Order.StopTrail: "trailing_stop",
 }
 #: Order parameters Backtrader passes to ``buy``/``sell`` besides the core ones; the rest of the
 #: keyword arguments become ``order.info``, as in ``BackBroker``.
 _ORDER_FIELDS = ("trailamount", "trailpercent", "parent", "transmit", "histnotify")
 _UNSUPPORTED = {
     bt.Order.Close: "Close (fill at the next close)",
-    bt.Order.StopTrail: "StopTrail",
     bt.Order.StopTrailLimit: "StopTrailLimit",
     bt.Order.Historical: "Historical",
 }
 
 
-class BridgeBroker(bt.broker.BrokerBase):
+class BridgeBroker(BridgeLinks, bt.broker.BrokerBase):
     """A Backtrader broker whose orders go through the live trader's ``submit`` coroutine.
 
     Args:
@@ -137,6 +154,10 @@ class BridgeBroker(bt.broker.BrokerBase):
         self._client_ids: dict[int, str] = {}
         self._cancel_requested: set[int] = set()
         self._expiry: dict[int, float] = {}  # order ref -> bt day number after which it expires
+        self._held: dict[int, list[tuple[bt.Order, OrderRequest]]] = {}  # bracket ref -> held
+        self._brackets: dict[int, list[bt.Order]] = {}  # bracket ref -> its orders
+        self._oco_leader: dict[int, int] = {}  # order ref -> the first order of its OCO group
+        self._oco_members: dict[int, list[bt.Order]] = {}  # first order's ref -> the group
         self._feeds: list[LiveFeed] = []
         self.submitted = 0
         self.denied = 0
@@ -250,12 +271,22 @@ class BridgeBroker(bt.broker.BrokerBase):
         )
 
     def cancel(self, order: bt.Order) -> bool:
-        """Ask the trader to cancel ``order``; it becomes ``Canceled`` when the broker confirms."""
+        """Ask the trader to cancel ``order``; it becomes ``Canceled`` when the broker confirms.
+
+        As in ``BackBroker``, the other orders of its bracket and of its OCO group go too.
+        """
+        held = self._held.pop(self._bracket_ref(order), None)
+        if held:  # never sent: cancelled here, like BackBroker's unsent bracket
+            for member, _ in held:
+                member.cancel()
+                self.notify(member)
+            return True
         client_id = self._client_ids.get(order.ref)
         if client_id is None or not order.alive() or order.ref in self._cancel_requested:
             return False
         self._cancel_requested.add(order.ref)
         self._request_cancel(client_id)
+        self._cancel_linked(order)
         return True
 
     def next(self) -> None:
@@ -269,6 +300,8 @@ class BridgeBroker(bt.broker.BrokerBase):
                     self._apply_fill(payload)
                 elif kind == "order":
                     self._apply_order(payload)
+                elif kind == "group":
+                    self._apply_group_outcome(*payload)
                 else:
                     self._apply_outcome(*payload)
             except Exception as exc:  # a malformed event must not stop the strategy
@@ -318,16 +351,37 @@ class BridgeBroker(bt.broker.BrokerBase):
         order.addinfo(**info)
         order.addcomminfo(self.getcommissioninfo(order.data))
         self.orders.append(order)
-        problem = self._unsupported(order, oco)
+        key = self._bracket_ref(order)
+        problem = self._unsupported(order)
+        if not problem and order.parent is not None and key not in self._held and \
+                not order.parent.alive():
+            problem = "its parent order is no longer working (rejected, cancelled or done)"
         if problem:
+            for member, _ in self._held.pop(key, []):  # the rest of its bracket cannot go
+                self._reject(member, f"bracket order {order.ref} was rejected: {problem}")
             return self._reject(order, problem)
         try:
-            request = self._request(order)
+            request = self._request(order, oco)
         except OrderError as exc:
+            for member, _ in self._held.pop(key, []):
+                self._reject(member, f"bracket order {order.ref} was rejected: {exc}")
             return self._reject(order, str(exc))
+        if not order.transmit:  # held until its group is complete, as BackBroker does
+            self._held.setdefault(key, []).append((order, request))
+            return order
+        group = [*self._held.pop(key, []), (order, request)]
+        if len(group) > 1:
+            return self._submit_group(group)[-1]
+        return self._submit_one(order, request)
+
+    def _submit_one(self, order: bt.Order, request: OrderRequest) -> bt.Order:
         client_id = request.client_order_id
         self._client_ids[order.ref] = client_id
         self._by_client_id[client_id] = order  # before sending: events may come first
+        if order.parent is not None:
+            bracket = self._brackets.setdefault(order.parent.ref, [order.parent])
+            if order not in bracket:
+                bracket.append(order)
         future = asyncio.run_coroutine_threadsafe(self._submit_fn(request), self._loop)
         try:
             outcome = future.result(self.submit_timeout)
@@ -345,6 +399,9 @@ class BridgeBroker(bt.broker.BrokerBase):
             self.failed += 1
             return self._reject(order, f"submission failed: {exc}")
         return self._settle(order, outcome)
+
+    def _client_id(self, order: bt.Order) -> str:
+        return f"{self.client_prefix}-{order.ref}"
 
     def _settle(self, order: bt.Order, outcome: Any) -> bt.Order:
         if not isinstance(outcome, SubmitOutcome):
@@ -388,16 +445,12 @@ class BridgeBroker(bt.broker.BrokerBase):
         _log.info("bridge %s: order %s rejected: %s", self.client_prefix, order.ref, reason)
         return order
 
-    def _unsupported(self, order: bt.Order, oco: Any) -> str:
+    def _unsupported(self, order: bt.Order) -> str:
         if order.exectype in _UNSUPPORTED:
             return (
                 f"exectype {_UNSUPPORTED[order.exectype]} is not supported live; use "
-                "Market, Limit, Stop or StopLimit"
+                "Market, Limit, Stop, StopLimit or StopTrail"
             )
-        if order.parent is not None or not order.transmit:
-            return "bracket orders (parent/transmit) are not supported live"
-        if oco is not None:
-            return "OCO orders are not supported live"
         backfilling = [f.symbol for f in self._feeds if f.backfilling]
         if backfilling:
             return (
@@ -406,15 +459,21 @@ class BridgeBroker(bt.broker.BrokerBase):
             )
         return ""
 
-    def _request(self, order: bt.Order) -> OrderRequest:
+    def _request(self, order: bt.Order, oco: Any = None) -> OrderRequest:
         kind = _ORDER_TYPES[order.exectype]
-        limit = stop = None
+        limit = stop = amount = percent = None
         if kind == "limit":
             limit = order.price
         elif kind == "stop":
             stop = order.price
         elif kind == "stop_limit":
             stop, limit = order.price, order.pricelimit
+        elif kind == "trailing_stop":  # the first stop, as Backtrader computed it
+            stop = order.created.price
+            if order.trailamount:
+                amount = order.trailamount
+            else:
+                percent = order.trailpercent * 100.0 if order.trailpercent else None
         raw = order.p.valid
         if raw is None:
             tif = "GTC"
@@ -429,8 +488,10 @@ class BridgeBroker(bt.broker.BrokerBase):
                 if not isinstance(raw, int | float)
                 else order.data.datetime[0] + float(raw)
             )
+        group = None if oco is None else self._join_oco(order, oco)
+        parent = order.parent
         return OrderRequest(
-            client_order_id=f"{self.client_prefix}-{order.ref}",
+            client_order_id=self._client_id(order),
             symbol=order.data._name,
             side="buy" if order.isbuy() else "sell",
             quantity=abs(order.created.size),
@@ -438,6 +499,10 @@ class BridgeBroker(bt.broker.BrokerBase):
             limit_price=limit,
             stop_price=stop,
             time_in_force=tif,
+            trail_amount=amount,
+            trail_percent=percent,
+            parent_id=None if parent is None else self._client_id(parent),
+            oco_group=group,
         )
 
     def _request_cancel(self, client_id: str) -> None:
@@ -457,21 +522,26 @@ class BridgeBroker(bt.broker.BrokerBase):
         if order is None or not order.alive():
             return
         status = update.status
+        if update.request.order_type == "trailing_stop" and update.request.stop_price:
+            order.created.price = update.request.stop_price  # the trailed stop, as in BackBroker
         if status is OrderStatus.SUBMITTED and order.status == bt.Order.Submitted:
             order.accept(self)
             self.notify(order)
         elif status is OrderStatus.REJECTED:
             self._reject(order, update.reason or "rejected by the broker")
+            self._cancel_linked(order)
         elif status is OrderStatus.CANCELLED:
             order.addinfo(reason=update.reason)
             requested = order.ref in self._cancel_requested
             expiring = order.ref in self._expiry and requested
-            if expiring or (not requested and update.request.time_in_force == "DAY"):
+            day = not requested and update.request.time_in_force == "DAY"
+            if expiring or (day and not self._ended_by_link(order)):
                 order.status = bt.Order.Expired
                 order.executed.dt = order.data.datetime[0]
             else:
                 order.cancel()
             self.notify(order)
+            self._cancel_linked(order)
         # PARTIALLY_FILLED / FILLED: the fills drive the execution bookkeeping
 
     def _apply_fill(self, fill: Fill) -> None:
@@ -544,6 +614,10 @@ class BridgeBroker(bt.broker.BrokerBase):
         else:  # a fill reported after the order ended: booked, the order keeps its status
             order.status = status_before
         self.notify(order)
+        if order.ref in self._oco_leader:  # BackBroker's _ococheck: any execution ends the rest
+            self._cancel_linked_oco(order)
+        if order.parent is not None and order.status == bt.Order.Completed:
+            self._cancel_linked(order)  # BackBroker's _bracketize: an exit done ends the others
 
     def _expire_orders(self) -> None:
         for ref, until in list(self._expiry.items()):

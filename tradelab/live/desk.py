@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tradelab.brokers.records import BrokerOrder, OrderRequest, utc_now
 from tradelab.calendar import market_calendar
 from tradelab.errors import ConfigError, OrderError, OrderNotFoundError
+from tradelab.live._linked import closing_shares, waiting_exits
 from tradelab.live.operations import ALERT_THRESHOLD, exposure, limit_usage, stress_test
 from tradelab.live.outcome import SubmitOutcome
 from tradelab.risk import OrderIntent, RiskConfig, RiskDecision
@@ -186,6 +187,9 @@ class DeskOperations:
                              *, source: str = "api") -> SubmitOutcome:
         """Close all of a position, or ``quantity`` shares of it, with a market order.
 
+        Shares already being closed by working orders are left to them (an OCO group, such as
+        a bracket's two exits, counts once).
+
         Raises:
             OrderNotFoundError: No position in ``symbol``.
             OrderError: ``quantity`` is more than the position.
@@ -194,9 +198,10 @@ class DeskOperations:
         if position is None or not position.quantity:
             raise OrderNotFoundError(f"no position in {symbol!r} to close")
         closing_side = "sell" if position.quantity > 0 else "buy"
-        closing = [o for o in await self.broker.orders(open_only=True)
+        open_orders = await self.broker.orders(open_only=True)
+        closing = [o for o in open_orders
                    if o.symbol == symbol and o.request.side == closing_side]
-        held = abs(position.quantity) - sum(o.remaining for o in closing)
+        held = abs(position.quantity) - closing_shares(closing, waiting_exits(open_orders))
         if held <= 0:
             raise OrderConflictError(
                 f"the {abs(position.quantity):g} shares of {symbol} are already being closed by "
@@ -298,6 +303,9 @@ class DeskOperations:
                                 reason=f"no price for {request.symbol} yet")
         others = [o for o in await self.broker.orders(open_only=True)
                   if o.client_order_id != exclude]
+        contingent = self._contingent(request, others)
+        if contingent is not None:  # an exit waiting for its entry adds no risk
+            return contingent
         portfolio = self._worst_case(await self.broker.account(), others, request)
         intent = OrderIntent(symbol=request.symbol, side=request.side, quantity=request.quantity,
                              price=price, order_type=request.order_type)

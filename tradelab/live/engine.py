@@ -4,7 +4,9 @@ Every order — from the API, a live strategy or the kill switch — goes throug
 :meth:`TradingEngine.submit`: validated, risk-checked against the account *including every open
 order as if filled* (so concurrent orders cannot together breach a limit one by one), written to
 the audit log, and only then sent to the broker. The engine runs on one asyncio loop (Ray
-Serve's); submissions are serialized by a lock.
+Serve's); submissions are serialized by a lock. A bracket (an entry and its exits) goes through
+:meth:`TradingEngine.submit_group` / :meth:`~TradingEngine.submit_bracket` with one risk
+decision on the entry (see :mod:`tradelab.live._linked`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from tradelab.errors import (
     OrderError,
     OrderNotFoundError,
 )
+from tradelab.live._linked import LinkedSubmissions, waiting_exits
 from tradelab.live.desk import DeskOperations
 from tradelab.live.operations import AlertMonitor
 from tradelab.live.outcome import SubmitOutcome
@@ -95,7 +98,7 @@ class EngineConfig:
         market_calendar(self.calendar)  # an unknown exchange fails here, with the choices
 
 
-class TradingEngine(DeskOperations):
+class TradingEngine(DeskOperations, LinkedSubmissions):
     """One broker, one risk manager, one audit log; every order through :meth:`submit`.
 
     Args:
@@ -211,6 +214,14 @@ class TradingEngine(DeskOperations):
     async def submit(self, request: OrderRequest, *, source: str = "api") -> SubmitOutcome:
         """Validate, risk-check, log, then send one order.
 
+        An order with ``parent_id`` is an exit attached to an entry sent before: refused (an
+        input error) if the entry is unknown, finished without a fill, in another symbol, on
+        the same side, or if the entry's exits could then close more than it opens. While the
+        entry is open the exit is approved without a limit check (it adds no risk; denied only
+        when HALTED); once the entry has filled it is checked like any order that closes a
+        position. To send an entry with its exits use :meth:`submit_bracket` or
+        :meth:`submit_group`.
+
         Raises:
             DuplicateOrderError: The client order id was used before (nothing recorded).
             OrderError: Bad input — unknown symbol, price far outside the band (nothing
@@ -227,34 +238,11 @@ class TradingEngine(DeskOperations):
                 f"client_order_id {request.client_order_id!r} was used already; nothing was "
                 f"sent. Use a new id for a new order.")
         await self._check_request(request, source=source)
-        price = self._reference_price(request)
-        closed = self._closed_market(request, source)
-        if closed is not None:
-            decision = closed
-        elif price is None:
-            decision = RiskDecision(
-                approved=False, rule="no_price",
-                reason=f"no price for {request.symbol} yet: a market order cannot be valued "
-                       f"for the risk check; wait for the first bar or send a limit order")
-        else:
-            account = await self.broker.account()
-            portfolio = self._worst_case(account, await self.broker.orders(open_only=True),
-                                         request)
-            intent = OrderIntent(symbol=request.symbol, side=request.side,
-                                 quantity=request.quantity, price=price,
-                                 order_type=request.order_type)
-            decision = self.risk.check(intent, portfolio)
-            self.risk.drain_events()  # order checks are logged with the submission below
+        if request.parent_id is not None:  # an exit attached to an entry placed before
+            await self._check_child(request, await self.broker.orders())
+        decision = await self._decide(request, source)
         if not decision.approved:
-            outcome = SubmitOutcome(request=request, decision=decision, order=None, source=source)
-            self.audit.record_submission(outcome, state=self.risk.state.value)
-            self._day_counts["rejections"] += 1
-            self._count("orders_denied", {"rule": decision.rule, "source": _kind(source)})
-            self._alert("warning", "order_denied", request.client_order_id,
-                        f"order {request.client_order_id} ({request.side} "
-                        f"{request.quantity:g} {request.symbol}) denied by {decision.rule}: "
-                        f"{decision.reason}")
-            return outcome
+            return self._deny(request, decision, source)
         pending = BrokerOrder(request=request, broker_order_id="", status=OrderStatus.PENDING)
         self.audit.record_submission(
             SubmitOutcome(request=request, decision=decision, order=pending, source=source),
@@ -275,6 +263,47 @@ class TradingEngine(DeskOperations):
         self._day_counts["orders"] += 1
         self._count("orders_accepted", {"source": _kind(source)})
         return SubmitOutcome(request=request, decision=decision, order=order, source=source)
+
+    async def _decide(self, request: OrderRequest, source: str) -> RiskDecision:
+        """The risk decision for ``request`` now (recorded in the manager's rate count).
+
+        Raises:
+            OrderError: A limit or stop price outside the price band (an input error).
+        """
+        price = self._reference_price(request)
+        closed = self._closed_market(request, source)
+        if closed is not None:
+            return closed
+        open_orders = await self.broker.orders(open_only=True)
+        contingent = self._contingent(request, open_orders)
+        if contingent is not None:
+            return contingent
+        if price is None:
+            return RiskDecision(
+                approved=False, rule="no_price",
+                reason=f"no price for {request.symbol} yet: a market order cannot be valued "
+                       f"for the risk check; wait for the first bar or send a limit order")
+        account = await self.broker.account()
+        portfolio = self._worst_case(account, open_orders, request)
+        intent = OrderIntent(symbol=request.symbol, side=request.side,
+                             quantity=request.quantity, price=price,
+                             order_type=request.order_type)
+        decision = self.risk.check(intent, portfolio)
+        self.risk.drain_events()  # order checks are logged with the submission
+        return decision
+
+    def _deny(self, request: OrderRequest, decision: RiskDecision,
+              source: str) -> SubmitOutcome:
+        """Log a denied submission (decision only), count and alert it."""
+        outcome = SubmitOutcome(request=request, decision=decision, order=None, source=source)
+        self.audit.record_submission(outcome, state=self.risk.state.value)
+        self._day_counts["rejections"] += 1
+        self._count("orders_denied", {"rule": decision.rule, "source": _kind(source)})
+        self._alert("warning", "order_denied", request.client_order_id,
+                    f"order {request.client_order_id} ({request.side} "
+                    f"{request.quantity:g} {request.symbol}) denied by {decision.rule}: "
+                    f"{decision.reason}")
+        return outcome
 
     async def _check_request(self, request: OrderRequest, *, source: str) -> None:
         """Input checks that refuse an order without recording it (an input error)."""
@@ -320,24 +349,45 @@ class TradingEngine(DeskOperations):
                     f"price {last:,.4f} of {request.symbol}, outside the ±{band:.0%} price band")
         if request.order_type == "market" or given is None:
             return last
-        if request.order_type == "stop":  # fills like a market order, at least at the stop
+        if request.order_type in ("stop", "trailing_stop"):  # fills like a market order
             return max(given, last) if last is not None and request.side == "buy" else given
         return given
 
     def _worst_case(self, account: AccountSnapshot, open_orders: list[BrokerOrder],
                     request: OrderRequest) -> PortfolioSnapshot:
-        """The account with every open order filled in the direction that adds the most risk."""
+        """The account with every open order filled in the direction that adds the most risk.
+
+        Linked orders count as what they can do: an exit still waiting for its open entry
+        counts as nothing (it only takes back what the entry brings, and the entry is
+        counted), and the members of an OCO group on one side count once, by the largest
+        remaining (a fill of one reduces the others). A new member of an open group stands for
+        the group: the others count only for the shares they exceed it by.
+        """
         buys: dict[str, float] = {}
         sells: dict[str, float] = {}
         prices: dict[str, float] = {s: p.market_price for s, p in account.positions.items()}
+        waiting = waiting_exits(open_orders)
+        groups: dict[tuple[str, str, str], float] = {}
         for order in open_orders:
-            book = buys if order.request.side == "buy" else sells
-            book[order.symbol] = book.get(order.symbol, 0.0) + order.remaining
+            if order.client_order_id in waiting:
+                continue
+            side, group = order.request.side, order.request.oco_group
+            if group is not None:
+                key = (order.symbol, side, group)
+                groups[key] = max(groups.get(key, 0.0), order.remaining)
+            else:
+                book = buys if side == "buy" else sells
+                book[order.symbol] = book.get(order.symbol, 0.0) + order.remaining
             if order.symbol not in prices:
                 reference = self.broker.last_price(order.symbol) or \
                     order.request.limit_price or order.request.stop_price
                 if reference:
                     prices[order.symbol] = reference
+        for (symbol, side, group), remaining in groups.items():
+            if (symbol, side, group) == (request.symbol, request.side, request.oco_group):
+                remaining = max(remaining - request.quantity, 0.0)
+            book = buys if side == "buy" else sells
+            book[symbol] = book.get(symbol, 0.0) + remaining
         positions = {}
         for symbol in set(prices) | set(buys) | set(sells):
             held = account.positions[symbol].quantity if symbol in account.positions else 0.0
