@@ -109,6 +109,7 @@ class BaseStrategy(bt.Strategy):
         self.context: RunContext = context
         self.risk = context.risk
         self._risk_day = -1
+        self._preapproved = False
         self._denied = 0
         # one feed per symbol at the base bar size: self.datas without the resampled feeds
         self.base_datas: list[bt.DataBase] = [
@@ -213,7 +214,7 @@ class BaseStrategy(bt.Strategy):
             exectype: int | None = None, **kwargs: Any) -> bt.Order | None:
         data = self._data_for(data)
         size = size if size is not None else self.getsizing(data, isbuy=True)
-        if not size or not self._approved(data, "buy", size, price, exectype):
+        if not size or not self._gate(data, "buy", size, price, exectype, kwargs):
             return None
         return super().buy(data=data, size=size, price=price, exectype=exectype, **kwargs)
 
@@ -221,9 +222,47 @@ class BaseStrategy(bt.Strategy):
              exectype: int | None = None, **kwargs: Any) -> bt.Order | None:
         data = self._data_for(data)
         size = size if size is not None else self.getsizing(data, isbuy=False)
-        if not size or not self._approved(data, "sell", size, price, exectype):
+        if not size or not self._gate(data, "sell", size, price, exectype, kwargs):
             return None
         return super().sell(data=data, size=size, price=price, exectype=exectype, **kwargs)
+
+    def _gate(self, data: bt.DataBase, side: str, size: float, price: float | None,
+              exectype: int | None, kwargs: dict[str, Any]) -> bool:
+        """The risk check of one order — except the exits of a bracket whose entry was checked:
+        they can only close what the entry opens, so they are not new risk (as live)."""
+        if self._preapproved:
+            self._preapproved = False
+            return True
+        parent = kwargs.get("parent")
+        if parent is not None and parent.alive() and parent.isbuy() != (side == "buy") and \
+                abs(size) <= abs(parent.size):
+            return True
+        return self._approved(data, side, size, price, exectype)
+
+    def buy_bracket(self, data: Any = None, size: float | None = None,
+                    **kwargs: Any) -> list[bt.Order | None]:
+        """Backtrader's bracket (entry + stop-loss + take-profit): the entry is risk-checked
+        once; a denied entry sends nothing and returns ``[None, None, None]``."""
+        return self._bracket("buy", data, size, kwargs)
+
+    def sell_bracket(self, data: Any = None, size: float | None = None,
+                     **kwargs: Any) -> list[bt.Order | None]:
+        """See :meth:`buy_bracket`."""
+        return self._bracket("sell", data, size, kwargs)
+
+    def _bracket(self, side: str, data: Any, size: float | None,
+                 kwargs: dict[str, Any]) -> list[bt.Order | None]:
+        data = self._data_for(data)
+        size = size if size is not None else self.getsizing(data, isbuy=side == "buy")
+        exectype = kwargs.get("exectype", bt.Order.Limit)
+        if not size or not self._approved(data, side, size, kwargs.get("price"), exectype):
+            return [None, None, None]
+        self._preapproved = True  # the entry Backtrader places next was just checked
+        try:
+            bracket = super().buy_bracket if side == "buy" else super().sell_bracket
+            return bracket(data=data, size=size, **kwargs)
+        finally:
+            self._preapproved = False
 
     def _data_for(self, data: Any) -> bt.DataBase:
         if isinstance(data, str):

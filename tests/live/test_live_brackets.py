@@ -141,3 +141,19 @@ def test_backtrader_oco_orders_live_cancel_each_other_like_the_backtest() -> Non
     assert requests[0].oco_group is None  # sent before anything named it: the bridge links it
     leader = requests[0].client_order_id.rsplit("-", 1)[1]  # the first order's Backtrader ref
     assert requests[1].oco_group == f"{runner.runner_id}-oco-{leader}"
+
+
+def test_backtest_bracket_exits_are_not_new_risk_and_a_denied_entry_sends_nothing() -> None:
+    from tradelab.risk import RiskConfig
+
+    frames = universe(["AAA"], end="2022-06-30")
+    # one order a minute would deny both exits of every bracket if they were checked as orders
+    tight = run_backtest(frames, BracketEveryFewBars, params={"every": 5}, cash=CASH,
+                         costs=COSTS, metrics=False,
+                         risk=RiskConfig(max_orders_per_minute=1_000_000, max_order_value=1.0))
+    assert [o for o in tight.orders if o.status != "denied"] == []  # entries denied: no exits
+    assert {o.side for o in tight.orders} == {"buy"}  # one denial per bracket, for its entry
+    normal = backtest(frames, BracketEveryFewBars, {"every": 5})
+    checks = [e for e in normal.risk_events if e.kind == "order_check"]
+    entries = [o for o in normal.orders if o.side == "buy"]
+    assert len(checks) == len(entries)  # the exits were not checked as new orders
