@@ -480,7 +480,9 @@ class LiveTrader:
             runner = StrategyRunner(
                 name, symbols=[s.upper() for s in symbols], broker=self.broker, submit=submit,
                 cancel=self.engine.cancel, params=params, loop=asyncio.get_running_loop(),
-                backfill=backfill, config=StrategyRunnerConfig(bar_seconds=seconds))
+                backfill=backfill, config=StrategyRunnerConfig(bar_seconds=seconds),
+                on_denied=lambda record: self.engine.record_strategy_denial(record,
+                                                                            source=source))
             await runner.start()
         except (StrategyError, ConfigError) as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc

@@ -315,6 +315,24 @@ class DeskOperations:
             return decision
         return self.risk.evaluate(intent, portfolio)
 
+    def record_strategy_denial(self: TradingEngine, record: Any, *, source: str) -> None:
+        """Log an order a live strategy denied itself (an end-of-day rule) as a risk decision."""
+        limit = record.limit_price if record.order_type in ("limit", "stop_limit") else None
+        stop = record.stop_price if record.order_type in ("stop", "stop_limit") else None
+        kind = record.order_type if record.order_type in ("limit", "stop", "stop_limit") and \
+            (limit or stop) else "market"
+        request = OrderRequest(
+            client_order_id=f"{_kind_of(source)}-denied-{utc_now():%Y%m%dT%H%M%S%f}",
+            symbol=record.symbol, side=record.side, quantity=record.quantity, order_type=kind,
+            limit_price=limit if kind in ("limit", "stop_limit") else None,
+            stop_price=stop if kind in ("stop", "stop_limit") else None)
+        decision = RiskDecision(approved=False, rule="strategy", reason=record.reason)
+        self.audit.record_decision(request, decision, source=source, action="submit",
+                                   state=self.risk.state.value)
+        self._alert("warning", "order_denied", request.client_order_id,
+                    f"{source} denied its own {record.side} {record.quantity:g} "
+                    f"{record.symbol}: {record.reason}")
+
     # ------------------------------------------------------------------ alerts, calendar
     def alerts(self: TradingEngine, since_id: int = 0, limit: int = 200) -> list[dict[str, Any]]:
         """The alert feed after ``since_id``."""
@@ -363,3 +381,6 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(row, default=lambda v: v.isoformat()
                                  if hasattr(v, "isoformat") else str(v)))
 
+
+def _kind_of(source: str) -> str:
+    return source.replace(":", "-")[:40]

@@ -25,7 +25,7 @@ import secrets
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +41,7 @@ from tradelab.data import parse_bar_size
 from tradelab.errors import ConfigError, StrategyError
 from tradelab.live.bridge import BridgeBroker, CancelFunction, SubmitFunction
 from tradelab.live.feed import LiveBarQueue, LiveFeed
+from tradelab.records import OrderRecord
 from tradelab.risk import OrderIntent, PortfolioSnapshot, RiskDecision, TradingState
 from tradelab.strategy import load_strategy, strategy_name, validate_params
 
@@ -165,6 +166,7 @@ class StrategyRunner:
         backfill: Mapping[str, Sequence[Bar]] | int | None = None,
         runner_id: str | None = None,
         config: StrategyRunnerConfig | None = None,
+        on_denied: Callable[[OrderRecord], None] | None = None,
     ) -> None:
         self._strategy_cls = load_strategy(strategy)
         self.name = strategy_name(self._strategy_cls)
@@ -203,6 +205,7 @@ class StrategyRunner:
         self._broker = broker
         self._submit = submit
         self._cancel = cancel
+        self._on_denied = on_denied
         self._loop = loop
         self._backfill = backfill
         self._symbol_set = frozenset(self.symbols)
@@ -342,7 +345,9 @@ class StrategyRunner:
             exactbars=False,
         )
         cerebro.setbroker(bridge)
-        setattr(cerebro, CONTEXT_ATTRIBUTE, RunContext(risk=_PassThroughRisk()))  # type: ignore[arg-type]
+        denied = _DeniedOrders(self._on_denied, loop)  # the strategy's own denials (end of day)
+        setattr(cerebro, CONTEXT_ATTRIBUTE, RunContext(risk=_PassThroughRisk(),  # type: ignore[arg-type]
+                                                       denied_orders=denied))
         for feed in self._feeds:
             cerebro.adddata(feed, name=feed.symbol)
         full = {**dict(self._strategy_cls.params._getitems()), **self._params}
@@ -510,3 +515,19 @@ def _higher_timeframes(strategy_cls: type, params: Mapping[str, Any],
     hook = getattr(strategy_cls, "timeframes_for", None)
     wanted = hook(params) if callable(hook) else getattr(strategy_cls, "timeframes", ())
     return [t for t in wanted if parse_bar_size(t).timedelta.total_seconds() > bar_seconds]
+
+
+class _DeniedOrders(list):  # type: ignore[type-arg]
+    """The run's list of orders the strategy itself denied (e.g. an entry too close to the
+    close): each append is also handed to ``report`` on the trader's loop, for the audit log."""
+
+    def __init__(self, report: Callable[[OrderRecord], None] | None,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._report = report
+        self._loop = loop
+
+    def append(self, record: OrderRecord) -> None:
+        super().append(record)
+        if self._report is not None:
+            self._loop.call_soon_threadsafe(self._report, record)
