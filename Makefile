@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test install dev lint benchmark clean
+.PHONY: demo test install dev lint benchmark clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,18 @@ dev: $(DEVSTAMP)           ## also install the dev extra (pytest, hypothesis, ru
 demo: $(STAMP)             ## the main job on embedded defaults
 	$(BIN)/tradelab demo
 
-test: $(DEVSTAMP)          ## the whole suite, integration tests included
+test: $(DEVSTAMP) browser  ## the whole suite, integration tests included
 	$(BIN)/python -m pytest -q
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:                   ## headless Chromium for the viewer's browser test (Debian's package)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (the viewer's end-to-end test opens every page in it) ..."; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; \
+	  else \
+	    echo "warning: no chromium and no apt-get: install Chromium yourself, or the viewer's browser test is skipped"; \
+	  fi; }
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check .

@@ -36,11 +36,13 @@ def _register() -> None:
     from tradelab.cli.backtest_command import backtest, strategies
     from tradelab.cli.data_commands import data
     from tradelab.cli.demo_command import demo
+    from tradelab.cli.view_command import view
 
     cli.add_command(data)
     cli.add_command(backtest)
     cli.add_command(strategies)
     cli.add_command(demo)
+    cli.add_command(view)
     # Commands that need Ray live in the cluster layer and register themselves when it is
     # installed (the domain core never imports it statically).
     for name in _PLUGINS:
