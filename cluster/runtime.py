@@ -68,7 +68,9 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None,
                 pin_loopback()
         else:
             pin_loopback()  # without it the node still registers the machine's outward IP
-            options.update(num_cpus=num_cpus, include_dashboard=kwargs.pop(
+            # "local": always a new instance — never attach to a cluster some `ray start` on
+            # this machine left in /tmp/ray/ray_current_cluster (Ray's default for no address).
+            options.update(address="local", num_cpus=num_cpus, include_dashboard=kwargs.pop(
                 "include_dashboard", None), _node_ip_address="127.0.0.1",
                 dashboard_host="127.0.0.1")
         options.update(kwargs)
