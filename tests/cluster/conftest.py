@@ -41,6 +41,8 @@ def ray_session(tradelab_home):
 
     previous_token = os.environ.get("TRADELAB_API_TOKEN")
     os.environ["TRADELAB_API_TOKEN"] = API_TOKEN
+    # Serve replicas log every request; keep those lines in Ray's log files, out of the output.
+    os.environ.setdefault("RAY_SERVE_LOG_TO_STDERR", "0")
     ensure_ray(num_cpus=2, include_dashboard=False)
     yield ray
     ray.shutdown()
