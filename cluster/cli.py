@@ -29,6 +29,10 @@ def register(group: click.Group) -> None:
 
     group.add_command(walkforward)
     group.add_command(report)
+    from cluster.cluster_cli import cluster, submit
+
+    group.add_command(cluster)
+    group.add_command(submit)
 
 
 def print_study(result: Any, *, top: int = 10) -> None:

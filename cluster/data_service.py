@@ -176,4 +176,6 @@ def get_data_service(root: str | Path | None = None, *,
     return MarketDataService.options(
         name=service_name(resolved), namespace=NAMESPACE, lifetime="detached",
         get_if_exists=True,
+        # On the head node: a worker node that dies must not take the datasets with it.
+        resources={"node:__internal_head__": 0.001},
     ).remote(str(resolved), memory_budget)
