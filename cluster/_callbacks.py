@@ -89,6 +89,9 @@ class ProgressCallback(Callback):
 # its callbacks with the experiment (for resume); a tracker holds an open MLflow client, so the
 # callback finds it here by study name instead of carrying it.
 ACTIVE_TRACKERS: dict[str, Any] = {}
+# Each trial's parameters by study, as Tune started it: an errored trial's Result can come back
+# without its config (a node lost mid-trial), and its record must still say what it ran.
+TRIAL_CONFIGS: dict[str, dict[str, dict[str, Any]]] = {}
 
 
 class TrackingCallback(Callback):
@@ -115,6 +118,9 @@ class TrackingCallback(Callback):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._start()
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        TRIAL_CONFIGS.setdefault(self.study, {})[trial.trial_id] = dict(trial.config or {})
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._add(trial)

@@ -331,7 +331,7 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
                   "metric": ",".join(config.metric), "mode": config.mode[0],
                   "modes": ",".join(config.mode)},
     )
-    from cluster._callbacks import ACTIVE_TRACKERS
+    from cluster._callbacks import ACTIVE_TRACKERS, TRIAL_CONFIGS
 
     ACTIVE_TRACKERS[study] = tracker
     began = time.perf_counter()
@@ -356,11 +356,14 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
         if status != "FINISHED":
             tracker.finish_study(status=status, summary={"wall_seconds": wall})
     records = []
+    started = TRIAL_CONFIGS.pop(study, {})
     for index in range(len(grid)):
         result = grid[index]
         trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
+        params = result.config or started.get(str(trial_id)) or \
+            next((c for t, c in started.items() if t in Path(result.path).name), {})
         records.append(trial_record(
-            trial_id=str(trial_id), config=result.config or {}, result=result.metrics or {},
+            trial_id=str(trial_id), config=params, result=result.metrics or {},
             tune_error=str(result.error) if result.error else None, metrics=config.metric,
             label=Path(result.path).name))
     # trials that finished after the last saved experiment state are known only to the journal
