@@ -42,8 +42,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -58,6 +56,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from ib_async import IB, RequestError, StartupFetchNONE, Stock
 
+from tradelab._files import atomic_write as _atomic_write
 from tradelab.brokers.ib_config import IBConfig
 from tradelab.data.bars import BAR_COLUMNS, BarSize, parse_bar_size, to_canonical
 from tradelab.data.quality import check_quality
@@ -490,19 +489,6 @@ def _connect_message(config: IBConfig, reason: str, attempts: int) -> str:
 # --------------------------------------------------------------------------- resume files
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _write_resume(path: Path, bars: pd.DataFrame, meta: dict[str, Any]) -> None:

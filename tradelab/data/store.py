@@ -21,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -34,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tradelab._files import atomic_write as _atomic_write
 from tradelab.data.bars import BAR_COLUMNS, BarSize, arrays_to_bars, parse_bar_size, to_canonical
 from tradelab.data.catalog import METADATA_KEY, CatalogEntry, entry_from_file, normalize_symbol
 from tradelab.errors import ConfigError, DataError, DataNotFoundError, UnknownNameError
@@ -61,20 +60,6 @@ _THREAD_LOCKS: dict[str, threading.Lock] = {}
 _THREAD_LOCKS_GUARD = threading.Lock()
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then move the temporary file over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class ParquetStore:
