@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradelab.data.synthetic import _to_day
 from tradelab.errors import ConfigError
 
 __all__ = ["Period", "WalkForwardWindow", "parse_period", "walk_forward_windows", "window_rows"]
@@ -212,14 +213,5 @@ def _shift(origin: pd.Timestamp, *terms: tuple[Period, int]) -> pd.Timestamp:
 
 
 def _day(value: str | date | pd.Timestamp, what: str) -> date:
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"{what} {value!r} is not a date ({exc}); use e.g. '2016-01-01'."
-        ) from None
-    if stamp is pd.NaT:
-        raise ConfigError(f"{what} {value!r} is not a date; use e.g. '2016-01-01'.")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC")
-    return stamp.date()
+    # the synthetic generator's date rule: zoned values are taken in UTC
+    return _to_day(value, name=what).date()
