@@ -214,7 +214,9 @@ def test_a_worker_node_killed_halfway_retries_its_trial_and_every_trial_finishes
     assert sorted(summary["journal"]) == sorted(t["params"] for t in summary["trials"])
     done = Counter("-".join(m.split("-")[1:3]) for m in summary["markers"]
                    if m.startswith("done-"))
-    assert set(done.values()) == {1}, done
+    # a trial on the killed node may have finished its work just before the node died, its
+    # result lost with it: that one runs again (at-least-once); every other trial ran once
+    assert all(n == 1 or (n == 2 and p in killed["running"]) for p, n in done.items()), done
     # the trial that was running on the killed node ran again, on a node that survived
     starts = Counter("-".join(m.split("-")[1:3]) for m in summary["markers"]
                      if m.startswith("start-"))
