@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cluster.data_service import DataHandle, fetch_arrays
+from cluster.data_service import DataHandle, handle_rows
 
 __all__ = ["TrialContext", "aggregate", "fold_windows", "run_trial"]
 
@@ -45,7 +45,6 @@ class TrialContext:
     constraints: tuple[str, ...]
     report_every_backtest: bool = True
     completed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    memo: Any = None  # a ResultMemo actor: results of this study's finished parameter sets
 
     @property
     def backtests(self) -> int:
@@ -90,18 +89,20 @@ def _strategy(ref: str) -> type:
     return _STRATEGIES[ref]
 
 
-class ResultMemo:
-    """Final results of a study's finished parameter sets, shared by its trials (a Ray actor,
-    created per study by the optimizer)."""
+# This worker's views of the current study's datasets, by ObjectRef: Tune reuses a trial's actor
+# for the study's next trials, which then skip the ray.get (a round trip to the data service that
+# owns the objects). Replaced, not grown, when a trial brings other datasets.
+_VIEWS: dict[Any, dict[str, Any]] = {}
 
-    def __init__(self) -> None:
-        self._results: dict[str, dict[str, Any]] = {}
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        return self._results.get(key)
+def _study_arrays(handles: Sequence[DataHandle]) -> dict[Any, dict[str, Any]]:
+    refs = [h.ref for h in handles]
+    if any(ref not in _VIEWS for ref in refs) or len(_VIEWS) != len(set(refs)):
+        import ray
 
-    def put(self, key: str, result: dict[str, Any]) -> None:
-        self._results.setdefault(key, dict(result))
+        _VIEWS.clear()
+        _VIEWS.update(zip(refs, ray.get(refs), strict=True))
+    return _VIEWS
 
 
 def params_key(params: Mapping[str, Any]) -> str:
@@ -125,15 +126,6 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
         # journaled result instead of running its backtests again
         tune.report({**finished, "resumed_from_journal": True})
         return
-    if context.memo is not None:
-        import ray
-
-        earlier = ray.get(context.memo.get.remote(key))
-        if earlier is not None:
-            # the sampler suggested a parameter set this study already evaluated (TPE does on
-            # integer spaces); backtests are deterministic, so its result is this one's
-            tune.report({**earlier, "duplicate": True, "done": True})
-            return
     strategy = _strategy(context.strategy)
     params = {**dict(context.fixed_params), **config}
     constraint_space = ParameterSpace({}, constraints=context.constraints, partial=True)
@@ -152,8 +144,9 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
     trades = 0
     cpu = 0.0
     done = 0
+    views = _study_arrays(context.handles)
     for handle in context.handles:
-        arrays = fetch_arrays(handle)
+        arrays = handle_rows(handle, views[handle.ref])
         for fold, window in enumerate(fold_windows(handle.rows, context.folds)):
             piece = {name: column[window] for name, column in arrays.items()}
             cpu_began = time.process_time()
@@ -208,6 +201,4 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
         for key, metric in zip(objective_keys(context.metrics), context.metrics, strict=True):
             final[key] = aggregate(scores[metric], context.aggregate)
     final["done"] = True  # ends the trial with this result, without another round trip
-    if context.memo is not None:
-        context.memo.put.remote(key, final)
     tune.report(final)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,9 +61,13 @@ class DataHandle:
 
 def fetch_arrays(handle: DataHandle) -> dict[str, np.ndarray]:
     """The handle's rows as read-only numpy views of the object store (no copy)."""
-    arrays = ray.get(handle.ref)
+    return handle_rows(handle, ray.get(handle.ref))
+
+
+def handle_rows(handle: DataHandle, dataset: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The handle's rows of its dataset (the value of ``handle.ref``), as views."""
     window = slice(handle.begin, handle.end)
-    return {name: arrays[name][window] for name in _COLUMNS}
+    return {name: dataset[name][window] for name in _COLUMNS}
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)

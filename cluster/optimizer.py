@@ -29,6 +29,7 @@ import ray
 from cluster._records import trial_record
 from cluster._search import StudyStopper, build_searcher
 from cluster._trial import PARTIAL, TrialContext, run_trial
+from cluster._tune_registry import remembered_trainables
 from cluster.config import OptimizeConfig
 from cluster.data_service import get_data_service
 from cluster.runtime import ensure_ray
@@ -196,18 +197,11 @@ def _check_feasible(space: Any, context: Mapping[str, Any], constraints: list[st
         return
     import random
 
-    from tradelab.strategy import Choice, FloatParam
+    from cluster._search import random_point
 
     rng = random.Random(seed)
     for _ in range(_FEASIBILITY_SAMPLES):
-        point = {}
-        for name, spec in space.params.items():
-            if isinstance(spec, Choice):
-                point[name] = rng.choice(spec.values)
-            elif isinstance(spec, FloatParam):
-                point[name] = rng.uniform(spec.low, spec.high)
-            else:
-                point[name] = rng.randrange(spec.low, spec.high + 1, spec.step)
+        point = random_point(space.params, rng)
         if space.satisfies({**context, **point}):
             return
     raise ConfigError(f"no point of the search space satisfies the constraints {constraints} "
@@ -303,7 +297,7 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
     from ray import tune
 
     from cluster._records import read_journal
-    from cluster._trial import ResultMemo, params_key
+    from cluster._trial import params_key
     from tradelab.tracking import StudyTracker
 
     config = plan.config
@@ -318,7 +312,6 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
         fixed_params=dict(config.fixed_params), constraints=tuple(plan.space.constraint_texts()),
         report_every_backtest=_uses_asha(config),
         completed={params_key(e["params"]): e["result"] for e in finished},
-        memo=ray.remote(num_cpus=0)(ResultMemo).remote() if config.search != "grid" else None,
     )
     trainable = tune.with_resources(tune.with_parameters(run_trial, context=context),
                                     {"cpu": 1})
@@ -345,7 +338,8 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
             tuner, stopper = _new_tuner(plan, study=study, directory=directory,
                                         trainable=trainable, concurrency=concurrency,
                                         verbose=verbose)
-        grid = tuner.fit()
+        with remembered_trainables():
+            grid = tuner.fit()
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -382,6 +376,9 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
     cpu = sum(t.cpu_s for t in records)
     efficiency = cpu / (wall * cpus) if wall > 0 and cpus > 0 else math.nan
     stopper_reason = getattr(stopper, "reason", "") or ""
+    if not stopper_reason and len(records) < plan.samples:
+        stopper_reason = (f"every feasible point of the search space was evaluated "
+                          f"({len(records)} distinct parameter sets)")
     result = StudyResult(
         study=study, config=config, trials=tuple(sorted(records, key=lambda t: t.number)),
         best=best, pareto=pareto, wall_s=wall, cpu_s=cpu, cpus=cpus, efficiency=efficiency,

@@ -132,3 +132,17 @@ def test_bad_input_is_refused_before_any_trial(ray_session, overrides, error, me
     with pytest.raises(error, match=message):
         optimize(_config(study=name, **overrides), verbose=False)
     assert not study_dir(name).exists()
+
+
+def test_trials_never_repeat_a_parameter_set_and_the_study_ends_when_the_space_is_exhausted(
+        ray_session, tmp_path):
+    space = tmp_path / "small.json"
+    space.write_text(json.dumps({"params": {"fast": {"type": "int", "low": 5, "high": 7},
+                                            "slow": {"type": "int", "low": 20, "high": 30,
+                                                     "step": 5}}}))
+    result = optimize(_config(study="exhausted", trials=15, space_file=str(space),
+                              symbols=("AAA",), best_n_artifacts=0), verbose=False)
+    points = [(t.params["fast"], t.params["slow"]) for t in result.trials]
+    assert sorted(points) == [(f, s) for f in (5, 6, 7) for s in (20, 25, 30)]  # 9, each once
+    assert "every feasible point" in result.stopped_reason
+    assert all(t.cpu_s > 0 for t in result.trials)  # each one ran its own backtest
