@@ -99,8 +99,8 @@ class TrackingCallback(Callback):
     thread, so the Tune controller never waits on the tracking store to start the next trial
     (idempotent: a resumed study adds none twice)."""
 
-    def __init__(self, *, study: str, metrics: tuple[str, ...], journal: str, batch: int = 25,
-                 every_s: float = 10.0) -> None:
+    def __init__(self, *, study: str, metrics: tuple[str, ...], journal: str, batch: int = 5,
+                 every_s: float = 2.0) -> None:
         self.study, self.metrics, self.journal = study, metrics, journal
         self.batch, self.every_s = batch, every_s
         self._start()
