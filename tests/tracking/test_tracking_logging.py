@@ -434,3 +434,14 @@ def test_finish_study_of_a_resumed_study_with_new_best_params_tags_the_latest_va
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["best.fast"] == "10" and run.data.tags["latest.best.fast"] == "12"
+
+
+def test_the_sqlite_store_is_in_write_ahead_log_mode_once_a_study_has_logged(study, config):
+    import sqlite3
+    from contextlib import closing
+
+    from tradelab.tracking.config import sqlite_path
+
+    path = sqlite_path(config.resolved_uri())
+    with closing(sqlite3.connect(path)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
