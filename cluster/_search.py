@@ -47,26 +47,36 @@ class DistinctAsker:
 
     Backtests are deterministic, so a repeated parameter set only costs a trial — and samplers do
     repeat themselves: TPE on integer spaces suggested an evaluated or running set for a quarter
-    of a 200-trial study. A repeat is discarded (told FAIL, which the samplers ignore). The point
-    a sampler repeats is where it wants to look (asked again, TPE mostly repeats it once more), so
-    an untried neighbour of it is evaluated instead, the neighbourhood widening until one is
-    found, then any untried point. ``ask`` returns None once every feasible point is taken.
-    A plain object, so it pickles with the searcher that holds it (a resumed study knows what
-    its trials evaluated).
+    of a 200-trial study. A repeat of a finished set is told that set's result again (what the
+    sampler would have learned by running it) and the sampler asked once more, up to
+    ``resamples`` times; a repeat of a running set is told FAIL (which samplers ignore). If the
+    sampler still insists, the point it insists on is where it wants to look, so an untried
+    neighbour of it is evaluated instead (the neighbourhood widening until one is found), then
+    any untried point. ``ask`` returns None once every feasible point is taken. Results reach the
+    asker through :meth:`remember`. A plain object, so it pickles with the searcher that holds
+    it (a resumed study knows what its trials evaluated).
     """
 
     def __init__(self, define: DefineByRun, *, seed: int | None = None,
-                 resamples: int = 1) -> None:
+                 resamples: int = 3) -> None:
         self.define = define
         self.tried: set[str] = set()
+        self.known: dict[str, tuple[str, Any]] = {}  # finished sets: (Optuna state, value)
         self.resamples = resamples
         self.discarded = 0
         self._rng = random.Random(seed)
+
+    def remember(self, params: Mapping[str, Any], value: Any = None, *,
+                 state: str = "COMPLETE") -> None:
+        """Record a finished set's outcome as told to Optuna: ``COMPLETE`` with its value (a
+        float, or a list for several objectives), ``PRUNED`` or ``FAIL``."""
+        self.known[params_key(params)] = (state, value)
 
     def ask(self, study: Any) -> tuple[Any, dict[str, Any]] | None:
         """``(optuna trial, params)`` of an untried parameter set, or None: none is left."""
         import optuna
 
+        states = optuna.trial.TrialState
         insisted: dict[str, Any] = {}
         for _ in range(self.resamples):
             trial = study.ask()
@@ -75,7 +85,11 @@ class DistinctAsker:
             if self._take(params):
                 return trial, params
             self.discarded += 1
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            state, value = self.known.get(params_key(params), ("FAIL", None))
+            if state == "COMPLETE":
+                study.tell(trial, value)
+            else:
+                study.tell(trial, state=states.PRUNED if state == "PRUNED" else states.FAIL)
             insisted = params
         point = self._near(insisted)
         if point is None:
@@ -238,10 +252,18 @@ class StudySearch(OptunaSearch):
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
         state = (result or {}).get(STATE)
+        trial = self._ot_trials.get(trial_id)
         if state == "COMPLETE":
             super().on_trial_complete(trial_id, result, error=False)
+            value = [result.get(m) for m in self.metric] if isinstance(self.metric, list) \
+                else result.get(self.metric)
+            outcome = ("COMPLETE", value)
         else:
-            super().on_trial_complete(trial_id, None, error=error or state == "ERROR")
+            failed = error or state == "ERROR"
+            super().on_trial_complete(trial_id, None, error=failed)
+            outcome = ("FAIL" if failed else "PRUNED", None)
+        if trial is not None and trial_id in self._completed_trials:
+            self._asker.remember(trial.params, outcome[1], state=outcome[0])
 
 
 class DefineByRun:

@@ -49,10 +49,14 @@ def test_a_repeated_suggestion_is_replaced_by_a_nearby_untried_point():
     points = []
     for _ in range(12):
         trial, params = asker.ask(study)
-        study.tell(trial, 0.0)
+        study.tell(trial, 0.5)
+        asker.remember(params, 0.5)
         points.append((params["fast"], params["slow"]))
     assert points[0] == (20, 100)
     assert len(set(points)) == len(points)
+    # each time the sampler repeated (20, 100) it was told that set's result again
+    repeats = [t for t in study.trials if (t.params.get("fast"), t.params.get("slow")) == (20, 100)]
+    assert len(repeats) > 1 and {t.value for t in repeats} == {0.5}
     # the sampler insists on (20, 100): the replacements stay in its neighbourhood
     assert all(abs(f - 20) <= 4 and abs(s - 100) <= 4 * 5 for f, s in points)
     assert all(s % 5 == 0 for _, s in points)
@@ -105,6 +109,7 @@ def test_the_searcher_asks_ahead_and_its_state_pickles_with_the_suggestion(tmp_p
     first = searcher.suggest("t1")
     assert searcher._ahead is not None  # the next suggestion is being computed
     searcher.on_trial_complete("t1", {"objective": 0.3, "state": "COMPLETE"})
+    assert searcher._asker.known[params_key(first)] == ("COMPLETE", 0.3)  # told again on repeat
     path = tmp_path / "searcher.pkl"
     searcher.save(str(path))
     assert searcher._ahead is None and len(searcher._ready) == 1
