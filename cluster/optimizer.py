@@ -328,6 +328,7 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
 
     ACTIVE_TRACKERS[study] = tracker
     began = time.perf_counter()
+    session_began = time.time()
     status = "FAILED"
     try:
         if restore:
@@ -350,10 +351,15 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
         if status != "FINISHED":
             tracker.finish_study(status=status, summary={"wall_seconds": wall})
     records = []
+    ran_now: set[str] = set()  # trials whose backtests ran in this session (not before a resume)
     started = TRIAL_CONFIGS.pop(study, {})
     for index in range(len(grid)):
         result = grid[index]
         trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
+        reported = (result.metrics or {}).get("timestamp", 0)
+        if not restore or (reported >= int(session_began)
+                           and not (result.metrics or {}).get("resumed_from_journal")):
+            ran_now.add(str(trial_id))
         params = result.config or started.get(str(trial_id)) or \
             next((c for t, c in started.items() if t in Path(result.path).name), {})
         records.append(trial_record(
@@ -373,8 +379,12 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
     complete = [t for t in records if t.state == "COMPLETE" and t.value is not None]
     best = max(complete, key=lambda t: sign * t.value) if complete else None
     pareto = tuple(pareto_front(records, config.mode)) if config.multi_objective else ()
-    cpu = sum(t.cpu_s for t in records)
+    # the wall clock is this session's, so is the CPU: a resumed study's efficiency counts only
+    # the trials run since the resume
+    cpu = sum(t.cpu_s for t in records if t.trial_id in ran_now)
     efficiency = cpu / (wall * cpus) if wall > 0 and cpus > 0 else math.nan
+    notes = (f"resumed: efficiency counts the {len(ran_now)} trials run since the resume; "
+             f"{len(records) - len(ran_now)} had finished before it",) if restore else ()
     stopper_reason = getattr(stopper, "reason", "") or ""
     if not stopper_reason and len(records) < plan.samples:
         stopper_reason = (f"every feasible point of the search space was evaluated "
@@ -383,7 +393,7 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
         study=study, config=config, trials=tuple(sorted(records, key=lambda t: t.number)),
         best=best, pareto=pareto, wall_s=wall, cpu_s=cpu, cpus=cpus, efficiency=efficiency,
         stopped_reason=stopper_reason, directory=directory, tracking_run_id=run_id,
-        tracking_uri=tracker.config.resolved_uri(),
+        tracking_uri=tracker.config.resolved_uri(), notes=notes,
     )
     _log_best_artifacts(result, tracker, plan)
     tracker.finish_study(status="FINISHED", summary={

@@ -21,6 +21,7 @@ def resume_study(study: str) -> None:
     ensure_ray(num_cpus=1, include_dashboard=False)
     result = resume(study, verbose=True)
     print("STATES", sorted(t.state for t in result.trials))
+    print("NOTES", *result.notes)
 
 
 def multinode(trials: int) -> None:

@@ -57,12 +57,16 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tradelab_home, 
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
     assert 2 <= len(finished) < 6
+    finished = _finished(folder)  # the journal as the driver left it
     resumed = subprocess.run([sys.executable, str(ROOT / "tests/cluster/_drivers.py"),
                               "resume", study], env=env, cwd=ROOT, capture_output=True,
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "STATES ['COMPLETE', 'COMPLETE', 'COMPLETE', 'COMPLETE', 'COMPLETE', 'COMPLETE']" \
         in resumed.stdout
+    # the resumed session's efficiency is over the trials it ran, not the ones finished before
+    assert (f"efficiency counts the {6 - len(finished)} trials run since the resume; "
+            f"{len(finished)} had finished before it") in resumed.stdout
     runs: dict[str, int] = {}
     for marker in markers.iterdir():
         key = marker.name.rsplit("-", 1)[0]
