@@ -79,9 +79,7 @@ class DistinctAsker:
         states = optuna.trial.TrialState
         insisted: dict[str, Any] = {}
         for _ in range(self.resamples):
-            trial = study.ask()
-            self.define(trial)
-            params = dict(trial.params)
+            trial, params = self._ask_one(study)
             if self._take(params):
                 return trial, params
             self.discarded += 1
@@ -95,11 +93,14 @@ class DistinctAsker:
         if point is None:
             return None
         study.enqueue_trial(point)
+        trial, params = self._ask_one(study)
+        self._take(params)
+        return trial, params
+
+    def _ask_one(self, study: Any) -> tuple[Any, dict[str, Any]]:
         trial = study.ask()
         self.define(trial)
-        params = dict(trial.params)
-        self.tried.add(params_key(params))
-        return trial, params
+        return trial, dict(trial.params)
 
     def _take(self, params: Mapping[str, Any]) -> bool:
         key = params_key(params)
@@ -131,7 +132,7 @@ class DistinctAsker:
             if params_key(point) not in self.tried:
                 infeasible = infeasible or point
         discrete = all(not isinstance(s, FloatParam) or s.step for s in specs.values())
-        if discrete and math.prod(len(s.grid()) for s in specs.values()) <= _ENUMERATE_LIMIT:
+        if discrete and math.prod(_positions(s) for s in specs.values()) <= _ENUMERATE_LIMIT:
             left = [p for p in ParameterSpace(specs).grid() if self._new(p)]
             return self._rng.choice(left) if left else None
         return infeasible  # a vast space: an untried point, even one a constraint refuses
@@ -252,18 +253,17 @@ class StudySearch(OptunaSearch):
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
         state = (result or {}).get(STATE)
-        trial = self._ot_trials.get(trial_id)
         if state == "COMPLETE":
             super().on_trial_complete(trial_id, result, error=False)
+            told = "COMPLETE"
             value = [result.get(m) for m in self.metric] if isinstance(self.metric, list) \
                 else result.get(self.metric)
-            outcome = ("COMPLETE", value)
         else:
             failed = error or state == "ERROR"
             super().on_trial_complete(trial_id, None, error=failed)
-            outcome = ("FAIL" if failed else "PRUNED", None)
-        if trial is not None and trial_id in self._completed_trials:
-            self._asker.remember(trial.params, outcome[1], state=outcome[0])
+            told, value = ("FAIL" if failed else "PRUNED"), None
+        if trial_id in self._completed_trials:  # not a repeated completion Optuna ignored
+            self._asker.remember(self._ot_trials[trial_id].params, value, state=told)
 
 
 class DefineByRun:

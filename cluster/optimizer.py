@@ -355,15 +355,15 @@ def _run(plan: _Plan, *, study: str, directory: Path, handles: tuple[Any, ...], 
     started = TRIAL_CONFIGS.pop(study, {})
     for index in range(len(grid)):
         result = grid[index]
-        trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
-        reported = (result.metrics or {}).get("timestamp", 0)
-        if not restore or (reported >= int(session_began)
-                           and not (result.metrics or {}).get("resumed_from_journal")):
+        metrics = result.metrics or {}
+        trial_id = metrics.get("trial_id") or Path(result.path).name
+        if not restore or (metrics.get("timestamp", 0) >= int(session_began)
+                           and not metrics.get("resumed_from_journal")):
             ran_now.add(str(trial_id))
         params = result.config or started.get(str(trial_id)) or \
             next((c for t, c in started.items() if t in Path(result.path).name), {})
         records.append(trial_record(
-            trial_id=str(trial_id), config=params, result=result.metrics or {},
+            trial_id=str(trial_id), config=params, result=metrics,
             tune_error=str(result.error) if result.error else None, metrics=config.metric,
             label=Path(result.path).name))
     # trials that finished after the last saved experiment state are known only to the journal

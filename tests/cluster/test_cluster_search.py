@@ -40,12 +40,15 @@ def test_distinct_asker_never_repeats_and_ends_when_every_feasible_point_is_take
     assert asker.discarded > 0  # TPE did repeat itself; each repeat was replaced
 
 
+def _insisting(space: ParameterSpace, point: dict, seed: int):
+    """A study whose sampler always suggests ``point``, and an asker for it."""
+    always = optuna.samplers.PartialFixedSampler(point, optuna.samplers.RandomSampler(seed=0))
+    return optuna.create_study(sampler=always), DistinctAsker(DefineByRun(space), seed=seed)
+
+
 def test_a_repeated_suggestion_is_replaced_by_a_nearby_untried_point():
     space = ParameterSpace({"fast": IntParam(5, 50), "slow": IntParam(20, 200, step=5)})
-    always = optuna.samplers.PartialFixedSampler({"fast": 20, "slow": 100},
-                                                 optuna.samplers.RandomSampler(seed=0))
-    study = optuna.create_study(sampler=always)
-    asker = DistinctAsker(DefineByRun(space), seed=2)
+    study, asker = _insisting(space, {"fast": 20, "slow": 100}, 2)
     points = []
     for _ in range(12):
         trial, params = asker.ask(study)
@@ -64,10 +67,7 @@ def test_a_repeated_suggestion_is_replaced_by_a_nearby_untried_point():
 
 def test_neighbours_and_random_points_stay_on_stepped_floats_and_choices():
     space = ParameterSpace({"x": FloatParam(0.1, 0.9, step=0.1), "kind": Choice(("a", "b"))})
-    always = optuna.samplers.PartialFixedSampler({"x": 0.5, "kind": "a"},
-                                                 optuna.samplers.RandomSampler(seed=0))
-    study = optuna.create_study(sampler=always)
-    asker = DistinctAsker(DefineByRun(space), seed=3)
+    study, asker = _insisting(space, {"x": 0.5, "kind": "a"}, 3)
     grid = {round(0.1 * i, 12) for i in range(1, 10)}
     points = []
     while (asked := asker.ask(study)) is not None:
@@ -83,10 +83,7 @@ def test_neighbours_and_random_points_stay_on_stepped_floats_and_choices():
 
 def test_a_continuous_space_is_never_exhausted():
     space = ParameterSpace({"w": FloatParam(0.0, 1.0)})
-    always = optuna.samplers.PartialFixedSampler({"w": 0.5},
-                                                 optuna.samplers.RandomSampler(seed=0))
-    study = optuna.create_study(sampler=always)
-    asker = DistinctAsker(DefineByRun(space), seed=4)
+    study, asker = _insisting(space, {"w": 0.5}, 4)
     values = []
     for _ in range(30):
         trial, params = asker.ask(study)

@@ -64,15 +64,20 @@ def _use_wal(uri: str) -> None:
     connection holds the database just now, it stays as it is and this is tried next time.
     """
     path = sqlite_path(uri)
-    if path is None or not path.is_file():
+    if path is None or path in _WAL_STORES or not path.is_file():
         return
     import sqlite3
 
     try:
         with closing(sqlite3.connect(path, timeout=1.0)) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
+            mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
     except sqlite3.Error:
-        pass
+        return
+    if mode == "wal":
+        _WAL_STORES.add(path)
+
+
+_WAL_STORES: set[Any] = set()  # SQLite files this process has seen in write-ahead-log mode
 
 
 @contextmanager
