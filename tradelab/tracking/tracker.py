@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tradelab.errors import ConfigError, UnknownNameError
-from tradelab.tracking import _store
+from tradelab.tracking import _bulk, _store
 from tradelab.tracking._artifacts import is_synthetic, write_trial_artifacts
 from tradelab.tracking._values import (
     MAX_TAG_VALUE,
@@ -83,6 +83,7 @@ class StudyTracker:
         self._config = config or TrackingConfig()
         self._uri = self._config.resolved_uri()
         self._client: MlflowClient | None = None
+        self._bulk: _bulk.BulkRunWriter | bool | None = None  # False: the store has none
         self._lock = threading.RLock()
         self._reset()
 
@@ -315,13 +316,17 @@ class StudyTracker:
         logged = 0
         with self._lock:
             try:
+                pending: dict[str, TrialRecord] = {}
                 for trial in trials:
+                    if trial.trial_id not in self._trials:
+                        pending.setdefault(trial.trial_id, trial)
+                logged += self._log_in_bulk(client, list(pending.values()))
+                for trial in pending.values():
                     if trial.trial_id in self._trials:
                         continue
                     with _store.store_errors(f"log trial {trial.trial_id}", self._uri):
-                        child = self._log_trial(client, trial)
-                    self._trials[trial.trial_id] = (child, trial.number)
-                    self._count(trial.state, trial.value)
+                        child = self._log_trial(client, self._finished_run(trial))
+                    self._logged(trial, child)
                     logged += 1
             finally:
                 if logged:
@@ -329,7 +334,33 @@ class StudyTracker:
                         self._log_progress(client, run_id)
         return logged
 
-    def _log_trial(self, client: MlflowClient, trial: TrialRecord) -> str:
+    def _logged(self, trial: TrialRecord, child: str) -> None:
+        self._trials[trial.trial_id] = (child, trial.number)
+        self._count(trial.state, trial.value)
+
+    def _log_in_bulk(self, client: MlflowClient, trials: Sequence[TrialRecord]) -> int:
+        """Write ``trials`` in one transaction when the store allows it (see ``_bulk``); return
+        how many were written. A batch the store refuses is left to the per-trial path, so one
+        bad trial costs only itself."""
+        if not trials:
+            return 0
+        if self._bulk is None:
+            self._bulk = _bulk.BulkRunWriter.for_client(client) or False
+        if not self._bulk:
+            return 0
+        try:
+            children = self._bulk.write(self._experiment_id or "",
+                                        [self._finished_run(t) for t in trials])
+        except Exception:  # noqa: BLE001 - each trial is tried again on its own
+            _log.debug("bulk logging of %d trials failed; logging them one by one",
+                       len(trials), exc_info=True)
+            return 0
+        for trial, child in zip(trials, children, strict=True):
+            self._logged(trial, child)
+        return len(trials)
+
+    def _finished_run(self, trial: TrialRecord) -> _bulk.FinishedRun:
+        """The child run of ``trial``, as either logging path writes it."""
         from mlflow.entities import Metric, Param
 
         now = _store.now_ms()
@@ -353,22 +384,29 @@ class StudyTracker:
             duration_s=trial.duration_s,
             cpu_s=trial.cpu_s,
         )
-        metrics = [Metric(key, v, now, 0) for key, v in numbers.items() if v is not None]
-        params = [Param(safe_key(key), param_text(value)) for key, value in trial.params.items()]
-        # The run's start is set back by the trial's duration, so MLflow shows its real length.
-        run = client.create_run(
-            self._experiment_id or "",
+        return _bulk.FinishedRun(
+            name=f"{self._study}-trial-{trial.number:04d}",
+            # the run's start is set back by the trial's duration, so MLflow shows its length
             start_time=now - int(trial.duration_s * 1000),
+            end_time=now,
+            status=_RUN_STATUS[trial.state],
             tags=tags,
-            run_name=f"{self._study}-trial-{trial.number:04d}",
+            params=[Param(safe_key(key), param_text(value)) for key, value in trial.params.items()],
+            metrics=[Metric(key, v, now, 0) for key, v in numbers.items() if v is not None],
         )
-        child = run.info.run_id
+
+    def _log_trial(self, client: MlflowClient, run: _bulk.FinishedRun) -> str:
+        created = client.create_run(
+            self._experiment_id or "", start_time=run.start_time, tags=dict(run.tags),
+            run_name=run.name,
+        )
+        child = created.info.run_id
         try:
-            for batch_metrics, batch_params, _ in batches(metrics, params, []):
+            for batch_metrics, batch_params, _ in batches(run.metrics, run.params, []):
                 client.log_batch(
                     child, metrics=batch_metrics, params=batch_params, synchronous=True
                 )
-            client.set_terminated(child, status=_RUN_STATUS[trial.state], end_time=now)
+            client.set_terminated(child, status=run.status, end_time=run.end_time)
         except Exception:
             # Leave no half-written child behind: its trial_id tag would make a retry skip it.
             try:
