@@ -60,8 +60,9 @@ class StudyTracker:
     The parent run (named after the study) carries the study's identity as tags (``project``,
     ``asset_class``, ``strategy_family``, ``strategy``, ``study``, ``tradelab.kind=study``), its
     settings as params and, as trials arrive, progress metrics (``trials``, ``trials_<state>``,
-    ``best_value``). Each trial is a child run (tag ``mlflow.parentRunId``) written with one
-    ``log_batch``. Logging is idempotent: a study started again under the same name reuses its
+    ``best_value``). Each trial is a child run (tag ``mlflow.parentRunId``); the trials of one
+    :meth:`log_trials` call go into an SQL store in one transaction (``_bulk``), or else
+    through MLflow's client, one run at a time. Logging is idempotent: a study started again under the same name reuses its
     parent run, and trials already logged are skipped.
 
     One tracker follows one study at a time and opens the store once (a fresh SQLite store runs
