@@ -4,8 +4,10 @@ Each window has its own Optuna study (TPE or random, seeded per window) or its o
 driver asks every window for parameter sets in turn and runs them as Ray tasks, so all windows
 search at once and the cluster stays busy; results are told back as they arrive. As in the
 optimizer: a point that breaks a constraint is an INFEASIBLE trial told to Optuna as PRUNED
-without running anything, FAILED trials are PRUNED too, ERROR ones FAIL, and a parameter set
-suggested again reuses the first result.
+without running anything, FAILED trials are PRUNED too, ERROR ones FAIL, and every trial of a
+window evaluates a parameter set no other trial of that window has (``DistinctAsker``: a repeat
+suggested by the sampler is told the known result and the sampler asked again, then an untried
+neighbour is taken); a window whose feasible points are all evaluated ends early.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from cluster._trial import params_key
 
 __all__ = ["TrialOutcome", "WindowSearch"]
 
@@ -38,8 +38,10 @@ class WindowSearch:
         index: the window's index (the sampler's seed is ``seed + index``).
         space: the searched ``ParameterSpace``; context: defaults and fixed params (for
             constraints that name unsearched parameters).
-        search: ``optuna`` (TPE), ``random`` or ``grid``; grid: the grid's points.
-        budget: trials to run; mode: ``max`` or ``min``; seed: sampler seed.
+        search: ``optuna`` (TPE), ``random`` or ``grid``; grid: the grid's points (a point
+            listed twice is evaluated once).
+        budget: trials to run (fewer when the space has fewer distinct points); mode: ``max``
+            or ``min``; seed: sampler seed.
         startup: TPE's random start-up trials.
     """
 
@@ -58,16 +60,24 @@ class WindowSearch:
     ) -> None:
         import optuna
 
-        from cluster._search import DefineByRun
+        from cluster._search import DefineByRun, DistinctAsker
+        from cluster._trial import params_key
 
         self.index = index
-        self.budget = budget
         self.mode = mode
         self._space = space
         self._context = dict(context)
-        self._grid = [dict(p) for p in grid] if search == "grid" else None
+        self._grid = None
+        if search == "grid":
+            unique: dict[str, dict[str, Any]] = {}
+            for point in grid or ():
+                unique.setdefault(params_key(point), dict(point))
+            self._grid = list(unique.values())
+            budget = min(budget, len(self._grid))
+        self.budget = budget
         self._define = DefineByRun(space, context)
         self._study = None
+        self._asker = None
         if self._grid is None:
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             window_seed = None if seed is None else seed + index
@@ -84,32 +94,36 @@ class WindowSearch:
             self._study = optuna.create_study(
                 direction="maximize" if mode == "max" else "minimize", sampler=sampler
             )
+            self._asker = DistinctAsker(self._define, seed=window_seed)
         self._asked = 0
+        self._exhausted = False  # every feasible point of the space has been asked
         self._pending: dict[int, tuple[Any, dict[str, Any]]] = {}
-        self._memo: dict[str, Mapping[str, Any]] = {}
         self.outcomes: list[TrialOutcome] = []
         self.oos_started = False  # set by the driver when the window's OOS run is submitted
 
     @property
     def can_ask(self) -> bool:
-        return self._asked < self.budget
+        return self._asked < self.budget and not self._exhausted
 
     @property
     def done(self) -> bool:
-        return len(self.outcomes) >= self.budget
+        return not self.can_ask and not self._pending
 
     def ask(self) -> tuple[int, dict[str, Any]] | None:
-        """The next parameter set to evaluate as ``(number, params)``, or None when the trial
-        was settled without running (a broken constraint, or a repeat of a finished set)."""
+        """The next parameter set to evaluate as ``(number, params)``, or None when there is
+        nothing to run: the point breaks a constraint (settled as INFEASIBLE), or every feasible
+        point has been asked (the search then ends with fewer trials than its budget)."""
         number = self._asked
-        self._asked += 1
         if self._grid is not None:
             params = dict(self._grid[number])
             trial = None
         else:
-            trial = self._study.ask()
-            self._define(trial)
-            params = dict(trial.params)
+            asked = self._asker.ask(self._study)
+            if asked is None:
+                self._exhausted = True
+                return None
+            trial, params = asked
+        self._asked += 1
         broken = self._space.failed_constraints({**self._context, **params})
         if broken:
             self._pending[number] = (trial, params)
@@ -121,11 +135,6 @@ class WindowSearch:
                     "error": f"breaks constraint {broken[0]!r}",
                 },
             )
-            return None
-        earlier = self._memo.get(params_key(params))
-        if earlier is not None:
-            self._pending[number] = (trial, params)
-            self.tell(number, earlier)
             return None
         self._pending[number] = (trial, params)
         return number, params
@@ -140,14 +149,12 @@ class WindowSearch:
         if state == "COMPLETE" and not math.isfinite(value):
             state = "FAILED"
         if trial is not None:
-            if state == "COMPLETE":
+            told = {"COMPLETE": "COMPLETE", "ERROR": "FAIL"}.get(state, "PRUNED")
+            if told == "COMPLETE":
                 self._study.tell(trial, value)
-            elif state == "ERROR":
-                self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
             else:
-                self._study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        if state in ("COMPLETE", "FAILED"):
-            self._memo.setdefault(params_key(params), result)
+                self._study.tell(trial, state=getattr(optuna.trial.TrialState, told))
+            self._asker.remember(params, value if told == "COMPLETE" else None, state=told)
         outcome = TrialOutcome(
             number=number, params=params, state=state, value=value, result=result
         )

@@ -274,9 +274,10 @@ def _run(
             if search is None:
                 break
             cursor = search.index + 1
+            settled = len(search.outcomes)
             asked = search.ask()
-            if asked is None:
-                told += 1
+            if asked is None:  # settled without running, or the window's space is used up
+                told += len(search.outcomes) - settled
                 _maybe_out_of_sample(search, spec_ref, rows, pending, windows)
                 continue
             number, params = asked

@@ -47,7 +47,7 @@ def test_grid_search_visits_the_given_points_and_min_mode_picks_the_lowest():
     assert search.best().params == {"fast": 5, "slow": 40}
 
 
-def test_failed_trials_are_never_best_and_repeats_reuse_the_first_result():
+def test_failed_trials_are_never_best_and_a_grid_point_listed_twice_runs_once():
     search = WindowSearch(
         index=0,
         space=SPACE,
@@ -59,10 +59,31 @@ def test_failed_trials_are_never_best_and_repeats_reuse_the_first_result():
         grid=[{"fast": 5, "slow": 20}] * 2,
     )
     number, _ = search.ask()
+    assert not search.can_ask and not search.done  # the one distinct point is still running
     search.tell(number, {"state": "FAILED", "objective": math.nan})
-    assert search.ask() is None  # the repeat is settled from the first result
-    assert [o.state for o in search.outcomes] == ["FAILED", "FAILED"]
+    assert [o.state for o in search.outcomes] == ["FAILED"]
     assert search.best() is None and search.done
+
+
+@pytest.mark.parametrize("sampler", ["optuna", "random"])
+def test_every_trial_of_a_window_is_a_distinct_point_until_the_space_is_used_up(sampler):
+    # 3 × 4 points, 6 of them feasible (fast < slow); a budget of 20 cannot be spent
+    space = ParameterSpace(
+        {"fast": IntParam(10, 30, step=10), "slow": IntParam(10, 40, step=10)},
+        constraints=("fast < slow",),
+    )
+    search = WindowSearch(
+        index=1, space=space, context={}, search=sampler, budget=20, mode="max", seed=3,
+        startup=4,
+    )
+    _run(search, lambda p: float(p["slow"] - p["fast"]))
+    assert search.done and not search.can_ask
+    ran = [tuple(sorted(o.params.items())) for o in search.outcomes if o.state == "COMPLETE"]
+    assert len(ran) == len(set(ran)) == 6
+    assert all(o.params["fast"] >= o.params["slow"]
+               for o in search.outcomes if o.state == "INFEASIBLE")
+    assert len(search.outcomes) < 20
+    assert search.best().params == {"fast": 10, "slow": 40}
 
 
 @pytest.mark.parametrize(
