@@ -80,6 +80,25 @@ def test_a_batch_the_writer_fails_is_logged_trial_by_trial(uri, monkeypatch):
     assert tracker.log_trials(mixed_trials(5)) == 5
     runs = children(MlflowClient(uri), tracker.experiment_id or "", tracker.run_id or "")
     assert sorted(r.data.tags["trial_id"] for r in runs) == [f"t{i:04d}" for i in range(5)]
+    assert tracker._bulk is False  # not MLflow refusing: the writer is not tried again
+
+
+def test_a_batch_mlflow_refuses_is_logged_trial_by_trial_and_the_writer_kept(uri, monkeypatch):
+    from mlflow.exceptions import MlflowException
+
+    calls = []
+
+    def refuse(self, experiment_id, runs):
+        calls.append(len(runs))
+        raise MlflowException("database is locked")
+
+    monkeypatch.setattr(_bulk.BulkRunWriter, "write", refuse)
+    tracker = _study(uri, "bulk-locked")
+    assert tracker.log_trials(mixed_trials(3)) == 3
+    assert tracker.log_trials(mixed_trials(5)) == 2  # 3 logged before
+    assert calls == [3, 2] and isinstance(tracker._bulk, _bulk.BulkRunWriter)
+    runs = children(MlflowClient(uri), tracker.experiment_id or "", tracker.run_id or "")
+    assert sorted(r.data.tags["trial_id"] for r in runs) == [f"t{i:04d}" for i in range(5)]
 
 
 def test_a_batch_whose_insert_fails_midway_writes_nothing(uri):

@@ -62,8 +62,8 @@ class StudyTracker:
     settings as params and, as trials arrive, progress metrics (``trials``, ``trials_<state>``,
     ``best_value``). Each trial is a child run (tag ``mlflow.parentRunId``); the trials of one
     :meth:`log_trials` call go into an SQL store in one transaction (``_bulk``), or else
-    through MLflow's client, one run at a time. Logging is idempotent: a study started again under the same name reuses its
-    parent run, and trials already logged are skipped.
+    through MLflow's client, one run at a time. Logging is idempotent: a study started again
+    under the same name reuses its parent run, and trials already logged are skipped.
 
     One tracker follows one study at a time and opens the store once (a fresh SQLite store runs
     MLflow's migrations, several seconds). Methods are safe to call from several threads.
@@ -349,12 +349,16 @@ class StudyTracker:
             self._bulk = _bulk.BulkRunWriter.for_client(client) or False
         if not self._bulk:
             return 0
+        from mlflow.exceptions import MlflowException
+
         try:
             children = self._bulk.write(self._experiment_id or "",
                                         [self._finished_run(t) for t in trials])
-        except Exception:  # noqa: BLE001 - each trial is tried again on its own
+        except Exception as exc:  # noqa: BLE001 - each trial is tried again on its own
             _log.debug("bulk logging of %d trials failed; logging them one by one",
                        len(trials), exc_info=True)
+            if not isinstance(exc, MlflowException):
+                self._bulk = False  # not the store refusing a batch: this MLflow differs
             return 0
         for trial, child in zip(trials, children, strict=True):
             self._logged(trial, child)
