@@ -16,7 +16,7 @@ from cluster._trial import OBJECTIVE, STATE, objective_keys, params_key
 from tradelab.strategy import Choice, Constraint, FloatParam, IntParam, ParameterSpace
 
 __all__ = ["DefineByRun", "DistinctAsker", "StudySearch", "StudyStopper", "build_searcher",
-           "random_point"]
+           "random_point", "tell_trial"]
 
 # How long the searcher waits after handing out a suggestion before computing the next one.
 _AHEAD_DELAY_S = 0.02
@@ -72,22 +72,20 @@ class DistinctAsker:
         float, or a list for several objectives), ``PRUNED`` or ``FAIL``."""
         self.known[params_key(params)] = (state, value)
 
+    def tell(self, study: Any, trial: Any, state: str, value: Any = None) -> None:
+        """Tell ``study`` how an asked trial ended (as for :meth:`remember`) and remember it."""
+        tell_trial(study, trial, state, value)
+        self.remember(trial.params, value, state=state)
+
     def ask(self, study: Any) -> tuple[Any, dict[str, Any]] | None:
         """``(optuna trial, params)`` of an untried parameter set, or None: none is left."""
-        import optuna
-
-        states = optuna.trial.TrialState
         insisted: dict[str, Any] = {}
         for _ in range(self.resamples):
             trial, params = self._ask_one(study)
             if self._take(params):
                 return trial, params
             self.discarded += 1
-            state, value = self.known.get(params_key(params), ("FAIL", None))
-            if state == "COMPLETE":
-                study.tell(trial, value)
-            else:
-                study.tell(trial, state=states.PRUNED if state == "PRUNED" else states.FAIL)
+            tell_trial(study, trial, *self.known.get(params_key(params), ("FAIL", None)))
             insisted = params
         point = self._near(insisted)
         if point is None:
@@ -136,6 +134,16 @@ class DistinctAsker:
             left = [p for p in ParameterSpace(specs).grid() if self._new(p)]
             return self._rng.choice(left) if left else None
         return infeasible  # a vast space: an untried point, even one a constraint refuses
+
+
+def tell_trial(study: Any, trial: Any, state: str, value: Any = None) -> None:
+    """Tell Optuna a trial's end: ``COMPLETE`` with ``value``, ``PRUNED`` or ``FAIL``."""
+    import optuna
+
+    if state == "COMPLETE":
+        study.tell(trial, value)
+    else:
+        study.tell(trial, state=getattr(optuna.trial.TrialState, state))
 
 
 def _positions(spec: Any) -> int:

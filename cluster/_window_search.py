@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cluster._trial import params_key
+
 __all__ = ["TrialOutcome", "WindowSearch"]
 
 
@@ -61,7 +63,6 @@ class WindowSearch:
         import optuna
 
         from cluster._search import DefineByRun, DistinctAsker
-        from cluster._trial import params_key
 
         self.index = index
         self.mode = mode
@@ -141,8 +142,6 @@ class WindowSearch:
 
     def tell(self, number: int, result: Mapping[str, Any]) -> TrialOutcome:
         """Record a finished trial's result (from :func:`cluster._evaluate.evaluate`)."""
-        import optuna
-
         trial, params = self._pending.pop(number)
         state = str(result.get("state", "ERROR"))
         value = float(result.get("objective", math.nan))
@@ -150,11 +149,7 @@ class WindowSearch:
             state = "FAILED"
         if trial is not None:
             told = {"COMPLETE": "COMPLETE", "ERROR": "FAIL"}.get(state, "PRUNED")
-            if told == "COMPLETE":
-                self._study.tell(trial, value)
-            else:
-                self._study.tell(trial, state=getattr(optuna.trial.TrialState, told))
-            self._asker.remember(params, value if told == "COMPLETE" else None, state=told)
+            self._asker.tell(self._study, trial, told, value if told == "COMPLETE" else None)
         outcome = TrialOutcome(
             number=number, params=params, state=state, value=value, result=result
         )

@@ -61,7 +61,7 @@ def grid_table(smoke: bool) -> dict[tuple[int, int], float]:
 def search(table, *, sampler_name: str, seed: int, budget: int, smoke: bool) -> float:
     import optuna
 
-    from cluster._search import DefineByRun, DistinctAsker
+    from cluster._search import DefineByRun, DistinctAsker, tell_trial
     from tradelab.strategy import IntParam, ParameterSpace
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -87,14 +87,11 @@ def search(table, *, sampler_name: str, seed: int, budget: int, smoke: bool) -> 
             trial = study.ask()
             define(trial)
         point = (trial.params["fast"], trial.params["slow"])
+        tell = asker.tell if asker is not None else tell_trial
         if point not in table:  # infeasible: costs an evaluation; PRUNED, as in the optimizer
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            if asker is not None:
-                asker.remember(trial.params, state="PRUNED")
+            tell(study, trial, "PRUNED")
             continue
-        study.tell(trial, table[point])
-        if asker is not None:
-            asker.remember(trial.params, table[point])
+        tell(study, trial, "COMPLETE", table[point])
         best = max(best, table[point])
     return best
 
